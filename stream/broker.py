@@ -1,0 +1,301 @@
+"""A real Kafka broker for the demo and the tests: the given one, a container, or local KRaft jars.
+
+Order of preference (DESIGN.md): STREAMDRIFT_BOOTSTRAP, then testcontainers' Kafka when a
+Docker engine answers, then a single-node Apache Kafka launched from the official jars that
+Maven resolves once into a cache folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import BrokerError
+
+KAFKA_VERSION = "4.1.1"
+SCALA_VERSION = "2.13"
+CACHE_DIR = Path(os.environ.get("STREAMDRIFT_CACHE", Path.home() / ".cache" / "streamdrift"))
+HEAP = os.environ.get("STREAMDRIFT_BROKER_HEAP", "512m")
+
+_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>streamdrift</groupId><artifactId>kafka-broker</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_{scala}</artifactId>
+      <version>{version}</version></dependency>
+    <!-- Kafka logs through slf4j; the no-op binding keeps the broker quiet and its log small. -->
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-nop</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def kafka_jars(version: str = KAFKA_VERSION, progress=print) -> Path:
+    """The folder of the broker's jars, resolved with Maven on first use and cached."""
+    lib = CACHE_DIR / f"kafka_{SCALA_VERSION}-{version}" / "lib"
+    if (lib / ".complete").exists():
+        return lib
+    if shutil.which("mvn") is None:
+        raise BrokerError(
+            "Maven (mvn) is needed once to fetch the Apache Kafka jars: install it (apt-get install maven), "
+            "or point STREAMDRIFT_BOOTSTRAP at a running broker"
+        )
+    progress(f"Resolving Apache Kafka {version} jars with Maven into {lib.parent} (first run only)...")
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    pom = lib.parent / "pom.xml"
+    pom.write_text(_POM.format(scala=SCALA_VERSION, version=version))
+    cmd = ["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+           f"-DoutputDirectory={lib}", "-DincludeScope=runtime"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BrokerError(f"Maven could not resolve the Kafka jars ({' '.join(cmd)}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    (lib / ".complete").touch()
+    return lib
+
+
+def _die_with_parent() -> None:
+    """Run in the child: the kernel kills the JVM if the Python process that started it dies."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class LocalKafka:
+    """A single-node KRaft broker in a temporary folder; stop() leaves no process and no files."""
+
+    def __init__(self, port: int | None = None, *, heap: str = HEAP, extra_properties: dict[str, str] | None = None,
+                 listener_protocol: str = "PLAINTEXT", jaas: str | None = None, format_args: tuple[str, ...] = ()):
+        self.port = port
+        self.heap = heap
+        self.extra_properties = extra_properties or {}
+        self.listener_protocol = listener_protocol
+        self.jaas = jaas
+        # e.g. ("--add-scram", "SCRAM-SHA-256=[name=alice,password=...]"): users must exist before first start.
+        self.format_args = tuple(format_args)
+        self._proc: subprocess.Popen | None = None
+        self._dir: Path | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _java(self) -> str:
+        java = shutil.which("java")
+        if java is None:
+            raise BrokerError(
+                "Java 17+ is needed to run the local Kafka broker: install it (apt-get install openjdk-17-jre-headless), "
+                "or point STREAMDRIFT_BOOTSTRAP at a running broker"
+            )
+        return java
+
+    def properties(self, controller_port: int) -> str:
+        proto = self.listener_protocol
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+            "listeners": f"{proto}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": f"{proto}://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": proto,
+            "listener.security.protocol.map": f"{proto}:{proto},CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self._dir / "data"),
+            "num.partitions": "1",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "4",
+            "group.initial.rebalance.delay.ms": "0",
+            "log.cleaner.backoff.ms": "1000",
+            "auto.create.topics.enable": "false",
+            **self.extra_properties,
+        }
+        return "".join(f"{k}={v}\n" for k, v in props.items())
+
+    def _jvm(self) -> list[str]:
+        jvm = [self._java(), f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+               "-Djava.awt.headless=true", "-cp", f"{kafka_jars()}/*"]
+        if self.jaas:
+            jvm.insert(1, f"-Djava.security.auth.login.config={self._dir / 'jaas.conf'}")
+        return jvm
+
+    def start(self, timeout_s: float = 90.0, progress=print) -> str:
+        self._java()
+        kafka_jars(progress=progress)
+        if self.port is None:
+            self.port = free_port()
+        elif not port_is_free(self.port):
+            raise BrokerError(f"port {self.port} is taken: choose another with --broker-port, or stop what uses it")
+        controller_port = free_port()
+        self._dir = Path(tempfile.mkdtemp(prefix="streamdrift-kafka-"))
+        config = self._dir / "server.properties"
+        config.write_text(self.properties(controller_port))
+        if self.jaas:
+            (self._dir / "jaas.conf").write_text(self.jaas)
+        cluster_id = str(uuid.uuid4()).replace("-", "")[:22]
+        fmt = subprocess.run([*self._jvm(), "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                              "-c", str(config), *self.format_args], capture_output=True, text=True)
+        if fmt.returncode != 0:
+            self.stop()
+            raise BrokerError(f"formatting the Kafka storage failed:\n{fmt.stdout}{fmt.stderr}")
+        self._launch(timeout_s)
+        return self.bootstrap
+
+    def _launch(self, timeout_s: float) -> None:
+        with open(self._dir / "broker.log", "ab") as log:
+            self._proc = subprocess.Popen([*self._jvm(), "kafka.Kafka", str(self._dir / "server.properties")],
+                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          preexec_fn=_die_with_parent)
+        self._wait_ready(timeout_s)
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                tail = self.log_tail()
+                self.stop()
+                raise BrokerError(f"the Kafka broker exited with code {self._proc.returncode}:\n{tail}")
+            if self._answers_metadata():
+                return
+            time.sleep(0.3)
+        tail = self.log_tail()
+        self.stop()
+        raise BrokerError(f"the Kafka broker did not answer a metadata request within {timeout_s:.0f} s:\n{tail}")
+
+    def _answers_metadata(self) -> bool:
+        from kafka import KafkaAdminClient
+        from kafka.errors import KafkaError
+
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                pass
+        except OSError:
+            return False
+        if self.listener_protocol != "PLAINTEXT":
+            return True  # the port is open; a SASL handshake needs credentials this check does not have
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+        except (KafkaError, OSError):
+            return False
+        try:
+            return bool(admin.describe_cluster().get("brokers"))
+        except (KafkaError, OSError):
+            return False
+        finally:
+            admin.close()
+
+    def log_tail(self, lines: int = 30) -> str:
+        path = self._dir / "broker.log" if self._dir else None
+        if path is None or not path.exists():
+            return "(no broker log)"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """SIGKILL the broker but keep its data, for restart tests."""
+        if self._proc and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
+    def restart(self, timeout_s: float = 90.0) -> None:
+        """Start again on the same port and data folder."""
+        self.kill()
+        self._launch(timeout_s)
+
+    def stop(self) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def __enter__(self) -> LocalKafka:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def docker_available() -> bool:
+    """True when a Docker engine answers (not merely when the docker client is installed)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if host.startswith("unix://"):
+        path = host[len("unix://"):]
+        if not os.path.exists(path):
+            return False
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:  # any failure means: no usable engine
+        return False
+
+
+@contextlib.contextmanager
+def kafka_broker(port: int | None = None, progress=print) -> Iterator[str]:
+    """Yield a bootstrap address of a real broker, stopping whatever this call started."""
+    given = os.environ.get("STREAMDRIFT_BOOTSTRAP")
+    if given:
+        progress(f"Using the Kafka broker at {given} (STREAMDRIFT_BOOTSTRAP)")
+        yield given
+        return
+    if docker_available():
+        from testcontainers.kafka import KafkaContainer
+
+        progress("Starting Kafka in a container (testcontainers)...")
+        with KafkaContainer().with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    progress(f"Starting a local Apache Kafka {KAFKA_VERSION} broker (KRaft)...")
+    broker = LocalKafka(port)
+    broker.start(progress=progress)
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+def main() -> None:  # pragma: no cover - used by `streamdrift broker`
+    with kafka_broker() as bootstrap:
+        print(f"Kafka broker ready at {bootstrap}; Ctrl-C stops it", flush=True)
+        try:
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        except KeyboardInterrupt:
+            pass
+    sys.exit(0)

@@ -1,0 +1,245 @@
+"""The service configuration: one YAML file, frozen pydantic models, STREAMDRIFT_ env overrides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+ENV_PREFIX = "STREAMDRIFT_"
+ENV_NESTING = "__"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaConfig(_Frozen):
+    bootstrap_servers: str = "localhost:9092"
+    client_id: str = "streamdrift"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    request_timeout_ms: int = Field(30_000, ge=1_000)
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaConfig:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_mechanism and self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_mechanism, sasl_username "
+                "and sasl_password (set the password with STREAMDRIFT_KAFKA__SASL_PASSWORD)"
+            )
+        return self
+
+
+class TopicsConfig(_Frozen):
+    features: str = "streamdrift.features"
+    predictions: str = "streamdrift.predictions"
+    labels: str = "streamdrift.labels"
+    alerts: str = "streamdrift.alerts"
+    dead_letter: str = "streamdrift.dead-letter"
+    state: str = "streamdrift.state"
+    # features, predictions and labels share one partition count so a model's streams co-partition.
+    partitions: int = Field(6, ge=1, le=10_000)
+    replication_factor: int = Field(1, ge=1, le=7)
+
+
+class ConsumerConfig(_Frozen):
+    group_id: str = "streamdrift"
+    max_poll_records: int = Field(5_000, ge=1)
+    poll_timeout_ms: int = Field(500, ge=10)
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    max_message_bytes: int = Field(1_000_000, ge=64, description="Larger events are dead-lettered.")
+
+
+DetectorKind = Literal["ks", "adwin", "page_hinkley", "categorical", "ddm", "hddm_w"]
+
+
+class DetectorConfig(_Frozen):
+    kind: DetectorKind
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+def _detectors(*kinds: str) -> tuple[DetectorConfig, ...]:
+    return tuple(DetectorConfig(kind=kind) for kind in kinds)
+
+
+NUMERIC_DEFAULT = _detectors("ks")
+CATEGORICAL_DEFAULT = _detectors("categorical")
+ERROR_RATE_DEFAULT = _detectors("ddm")
+
+
+class FeatureConfig(_Frozen):
+    name: str = Field(min_length=1)
+    type: Literal["numeric", "categorical"] = "numeric"
+    detectors: tuple[DetectorConfig, ...] | None = None
+    # Values outside [min, max] are data-quality events, counted and alerted on, never fed to drift.
+    min: float | None = None
+    max: float | None = None
+    max_missing_rate: float = Field(0.05, ge=0, le=1)
+
+    @property
+    def detector_configs(self) -> tuple[DetectorConfig, ...]:
+        if self.detectors is not None:
+            return self.detectors
+        return NUMERIC_DEFAULT if self.type == "numeric" else CATEGORICAL_DEFAULT
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> FeatureConfig:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max}): swap them")
+        return self
+
+
+class PredictionConfig(_Frozen):
+    type: Literal["numeric", "categorical"] = "numeric"
+    detectors: tuple[DetectorConfig, ...] | None = None
+    error_detectors: tuple[DetectorConfig, ...] = ERROR_RATE_DEFAULT
+    positive_class: str | None = None
+
+    @property
+    def detector_configs(self) -> tuple[DetectorConfig, ...]:
+        if self.detectors is not None:
+            return self.detectors
+        return NUMERIC_DEFAULT if self.type == "numeric" else CATEGORICAL_DEFAULT
+
+
+class ModelConfig(_Frozen):
+    model_id: str = Field(min_length=1)
+    features: tuple[FeatureConfig, ...] = ()
+    prediction: PredictionConfig | None = None
+    segments: tuple[str, ...] = ()
+
+    @field_validator("features")
+    @classmethod
+    def _unique_features(cls, features: tuple[FeatureConfig, ...]) -> tuple[FeatureConfig, ...]:
+        names = [f.name for f in features]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"feature names must be unique; repeated: {', '.join(duplicates)}")
+        return features
+
+
+class AlertPolicy(_Frozen):
+    cooldown_seconds: float = Field(300.0, ge=0, description="Event-time quiet period per signal after an alert.")
+    critical_ratio: float = Field(2.0, gt=1, description="statistic/threshold at or above which an alert is critical.")
+
+
+class MetricsConfig(_Frozen):
+    host: str = "0.0.0.0"
+    port: int = Field(9108, ge=0, le=65535)
+
+
+class Config(_Frozen):
+    kafka: KafkaConfig = KafkaConfig()
+    topics: TopicsConfig = TopicsConfig()
+    consumer: ConsumerConfig = ConsumerConfig()
+    models: Annotated[tuple[ModelConfig, ...], Field(min_length=1)]
+    alerts: AlertPolicy = AlertPolicy()
+    metrics: MetricsConfig = MetricsConfig()
+
+    @field_validator("models")
+    @classmethod
+    def _unique_models(cls, models: tuple[ModelConfig, ...]) -> tuple[ModelConfig, ...]:
+        ids = [m.model_id for m in models]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"model_id must be unique; repeated: {', '.join(duplicates)}")
+        return models
+
+    def model(self, model_id: str) -> ModelConfig | None:
+        return next((m for m in self.models if m.model_id == model_id), None)
+
+
+def apply_env_overrides(raw: dict[str, Any], environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """STREAMDRIFT_KAFKA__BOOTSTRAP_SERVERS=host:9092 sets kafka.bootstrap_servers, and so on.
+
+    Only variables naming a known section count, so unrelated STREAMDRIFT_* variables are left alone.
+    """
+    environ = os.environ if environ is None else environ
+    sections = set(Config.model_fields)
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = key[len(ENV_PREFIX):].lower().split(ENV_NESTING)
+        if len(path) < 2 or path[0] not in sections:
+            continue
+        node = raw
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[path[-1]] = yaml.safe_load(value) if value else value
+    return raw
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the deepest node of loc that the YAML file has."""
+    node, line = root, None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse_config(text: str, source: str = "<config>", environ: dict[str, str] | None = None) -> Config:
+    """Parse and validate; every problem is reported at once with its path (and line) in the file."""
+    try:
+        raw = yaml.safe_load(text) or {}
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [("(file)", f"not valid YAML: {exc}")]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [("(top level)", "expected a mapping with at least a 'models' section")])
+    raw = apply_env_overrides(raw, environ)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            # pydantic puts the union member tag into loc (e.g. 'literal[...]'); the user never wrote it.
+            loc = tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
+            line = _line_of(root, loc)
+            where = _format_loc(loc) + (f" (line {line})" if line else "")
+            got = err.get("input")
+            detail = err["msg"]
+            if err["type"] not in ("missing",) and not isinstance(got, (dict, list)):
+                detail += f" (got {got!r})" if "password" not in where else " (got ***)"
+            errors.append((where, detail))
+        raise ConfigError(source, errors) from None
+
+
+def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [("(file)", f"cannot read: {exc.strerror}")]) from None
+    return parse_config(text, str(path), environ)

@@ -1,0 +1,108 @@
+"""The wire contract: events applications publish and alerts the service emits."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+SCHEMA_VERSION = 1
+
+# Finite numbers only: NaN and Infinity are not JSON and would poison every statistic.
+Number = Annotated[float, Field(allow_inf_nan=False)]
+FeatureValue = StrictBool | Number | StrictStr | None
+Identifier = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+def _utc_if_naive(value: datetime) -> datetime:
+    # Naive times are read as UTC so every comparison between event times is well defined.
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+EventTime = Annotated[datetime, AfterValidator(_utc_if_naive)]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: Identifier
+    model_id: Identifier
+    timestamp: EventTime = Field(description="Event time, ISO 8601; read as UTC when it has no offset.")
+
+
+class FeatureEvent(_Event):
+    """The inputs a model saw for one request."""
+
+    features: dict[StrictStr, FeatureValue]
+    segment: dict[StrictStr, StrictStr | StrictBool | Number] | None = None
+
+
+class PredictionEvent(_Event):
+    """What a model version answered; features may ride along inline."""
+
+    model_version: Identifier = "unversioned"
+    prediction: StrictBool | Number | StrictStr
+    score: Number | None = None
+    probabilities: dict[StrictStr, Number] | None = None
+    features: dict[StrictStr, FeatureValue] | None = None
+    segment: dict[StrictStr, StrictStr | StrictBool | Number] | None = None
+
+
+class LabelEvent(_Event):
+    """The ground truth for an earlier prediction, joined to it by event_id."""
+
+    label: StrictBool | Number | StrictStr
+
+
+class AlertWindow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+    first_event_time: datetime
+    last_event_time: datetime
+
+
+class DriftAlert(BaseModel):
+    """One detected drift: deterministic id, so a replay after a crash repeats it exactly."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    alert_id: str
+    model_id: str
+    model_version: str
+    kind: Literal["data_drift", "prediction_drift", "concept_drift", "data_quality", "performance"]
+    signal: str
+    detector: str
+    statistic: float
+    threshold: float
+    window: AlertWindow
+    severity: Literal["info", "warning", "critical"]
+    detected_at: datetime = Field(description="Event time of the event at which drift was detected.")
+    message: str
+
+    def line(self) -> str:
+        """One human-readable line, for terminals and logs."""
+        return (
+            f"{self.detected_at:%H:%M:%S} {self.severity.upper():8} {self.kind:16} "
+            f"{self.model_id}/{self.signal} [{self.detector}] {self.message}"
+        )
+
+
+EVENT_TYPES: dict[str, type[BaseModel]] = {
+    "features": FeatureEvent,
+    "predictions": PredictionEvent,
+    "labels": LabelEvent,
+    "alerts": DriftAlert,
+}
+
+
+def json_schemas() -> str:
+    """The JSON Schemas of every message, keyed by topic role, for producers in other languages."""
+    return json.dumps({role: cls.model_json_schema() for role, cls in EVENT_TYPES.items()}, indent=2)
