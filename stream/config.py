@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -145,13 +145,15 @@ class Config(_Frozen):
     kafka: KafkaConfig = KafkaConfig()
     topics: TopicsConfig = TopicsConfig()
     consumer: ConsumerConfig = ConsumerConfig()
-    models: Annotated[tuple[ModelConfig, ...], Field(min_length=1)]
+    models: tuple[ModelConfig, ...]
     alerts: AlertPolicy = AlertPolicy()
     metrics: MetricsConfig = MetricsConfig()
 
     @field_validator("models")
     @classmethod
     def _unique_models(cls, models: tuple[ModelConfig, ...]) -> tuple[ModelConfig, ...]:
+        if not models:
+            raise ValueError("at least one model is needed: add an entry with a model_id and its features")
         ids = [m.model_id for m in models]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
@@ -229,7 +231,7 @@ def parse_config(text: str, source: str = "<config>", environ: dict[str, str] | 
             line = _line_of(root, loc)
             where = _format_loc(loc) + (f" (line {line})" if line else "")
             got = err.get("input")
-            detail = err["msg"]
+            detail = err["msg"].removeprefix("Value error, ")
             if err["type"] not in ("missing",) and not isinstance(got, (dict, list)):
                 detail += f" (got {got!r})" if "password" not in where else " (got ***)"
             errors.append((where, detail))

@@ -1,0 +1,1 @@
+"""The monitor service: Kafka in, per-model monitors, drift alerts and metrics out."""

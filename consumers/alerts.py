@@ -1,0 +1,76 @@
+"""Turning detector firings into DriftAlerts: deterministic ids, severity, and the cooldown."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from stream.config import AlertPolicy
+from stream.events import AlertWindow, DriftAlert
+
+_ID_NAMESPACE = uuid.UUID("6f1d3c52-6b8e-4d0a-9a57-2f1e8f3c9b10")
+
+
+@dataclass(frozen=True, slots=True)
+class EventRef:
+    """Where an event came from, so an alert can point back at the evidence."""
+
+    topic: str
+    partition: int
+    offset: int
+    time: datetime
+
+
+def alert_id(model_id: str, signal: str, detector: str, at: EventRef) -> str:
+    """Same input, same id: a replay after a crash produces alerts subscribers can de-duplicate."""
+    key = f"{model_id}|{signal}|{detector}|{at.topic}|{at.partition}|{at.offset}"
+    return str(uuid.uuid5(_ID_NAMESPACE, key))
+
+
+def severity(statistic: float, threshold: float, policy: AlertPolicy) -> str:
+    if threshold > 0 and statistic >= policy.critical_ratio * threshold:
+        return "critical"
+    return "warning"
+
+
+class Cooldown:
+    """One drift, one alert: firings of the same signal within the quiet period (event time) are held back."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._last: dict[tuple[str, str], datetime] = {}
+
+    def allow(self, signal: str, detector: str, at: datetime) -> bool:
+        last = self._last.get((signal, detector))
+        if last is not None and (at - last).total_seconds() < self.seconds:
+            return False
+        self._last[(signal, detector)] = at
+        return True
+
+    def state(self) -> dict[str, str]:
+        return {f"{s}\x1f{d}": t.isoformat() for (s, d), t in self._last.items()}
+
+    def load(self, state: dict[str, str]) -> None:
+        self._last = {tuple(k.split("\x1f", 1)): datetime.fromisoformat(v) for k, v in state.items()}
+
+
+def build_alert(*, model_id: str, model_version: str, kind: str, signal: str, detector: str, statistic: float,
+                threshold: float, first: EventRef, at: EventRef, policy: AlertPolicy, what: str) -> DriftAlert:
+    level = severity(statistic, threshold, policy)
+    return DriftAlert(
+        alert_id=alert_id(model_id, signal, detector, at),
+        model_id=model_id,
+        model_version=model_version,
+        kind=kind,
+        signal=signal,
+        detector=detector,
+        statistic=float(statistic),
+        threshold=float(threshold),
+        window=AlertWindow(topic=at.topic, partition=at.partition, first_offset=first.offset,
+                           last_offset=at.offset, first_event_time=first.time, last_event_time=at.time),
+        severity=level,
+        detected_at=at.time,
+        message=f"{what} (statistic {statistic:.4g} vs threshold {threshold:.4g}, "
+                f"offsets {first.offset}..{at.offset})",
+    )

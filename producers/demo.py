@@ -1,0 +1,144 @@
+"""`streamdrift demo`: a local broker, the service, a drifting workload, and the alerts as they come."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from stream.broker import _die_with_parent, free_port, kafka_broker, port_is_free
+from stream.config import load_config
+from stream.events import DriftAlert
+from stream.kafka_clients import ensure_topics, make_consumer
+
+from .sdk import EventProducer
+from .workload import DRIFTING, STABLE, CreditRiskWorkload
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _tail_alerts(config, stop: threading.Event, seen: list[DriftAlert]) -> None:
+    from kafka import TopicPartition
+
+    consumer = make_consumer(config.kafka, enable_auto_commit=False, consumer_timeout_ms=500)
+    tp = TopicPartition(config.topics.alerts, 0)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    try:
+        while not stop.is_set():
+            for records in consumer.poll(timeout_ms=300).values():
+                for record in records:
+                    alert = DriftAlert.model_validate_json(record.value)
+                    seen.append(alert)
+                    _say(f"  ALERT  {alert.line()}")
+    finally:
+        consumer.close()
+
+
+def _wait_for_metrics(url: str, service: subprocess.Popen, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if service.poll() is not None:
+            raise RuntimeError(f"the monitor service exited with code {service.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if b"streamdrift_up 1.0" in response.read():
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the monitor service did not come up at {url}")
+
+
+def _scrape(url: str, prefixes: tuple[str, ...]) -> list[str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    return [line for line in text.splitlines() if line.startswith(prefixes)]
+
+
+def run_demo(*, duration: float, rate: int, config_path: Path, metrics_port: int, broker_port: int | None,
+             seed: int) -> int:
+    if not port_is_free(metrics_port):
+        metrics_port = free_port()
+    with kafka_broker(broker_port, progress=_say) as bootstrap, tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "STREAMDRIFT_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+               "STREAMDRIFT_METRICS__PORT": str(metrics_port)}
+        config = load_config(config_path, environ=env)
+        ensure_topics(config.kafka, config.topics)
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        log_path = Path(tmp) / "service.log"
+        _say(f"Kafka bootstrap:   {bootstrap}")
+        _say(f"Metrics:           {url}")
+        _say(f"Alert topic:       {config.topics.alerts}   (e.g. kcat -b {bootstrap} -C -t {config.topics.alerts})")
+        with open(log_path, "wb") as log:
+            service = subprocess.Popen([sys.executable, "-m", "stream.cli", "serve", "--config", str(config_path)],
+                                       env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        stop = threading.Event()
+        alerts: list[DriftAlert] = []
+        tail = threading.Thread(target=_tail_alerts, args=(config, stop, alerts), daemon=True)
+        try:
+            _wait_for_metrics(url, service)
+            tail.start()
+            _say(f"Monitor service:   running (pid {service.pid})")
+            _say(f"Workload:          {rate} events/s for {duration:.0f} s; "
+                 f"{', '.join(DRIFTING)} drift at {duration / 2:.0f} s; {', '.join(STABLE)} stay stable")
+            _publish(bootstrap, config, rate, duration, seed)
+            time.sleep(3)  # let the last batches reach the service and its alerts reach us
+        except KeyboardInterrupt:
+            _say("\nInterrupted: stopping.")
+        finally:
+            stop.set()
+            summary = _summary(url, alerts) if service.poll() is None else []
+            service.send_signal(signal.SIGTERM)
+            try:
+                service.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                service.kill()
+            tail.join(timeout=5)
+            if service.returncode not in (0, -signal.SIGTERM):
+                _say(f"The service exited with code {service.returncode}; its log:\n{log_path.read_text()[-3000:]}")
+        for line in summary:
+            _say(line)
+    return 0
+
+
+def _publish(bootstrap: str, config, rate: int, duration: float, seed: int) -> None:
+    workload = CreditRiskWorkload(seed)
+    tick = 0.1
+    per_tick = max(1, int(rate * tick))
+    start = time.monotonic()
+    next_report = 10.0
+    with EventProducer(config.kafka.model_copy(update={"bootstrap_servers": bootstrap}), config.topics) as producer:
+        while (elapsed := time.monotonic() - start) < duration:
+            batch = workload.batch(per_tick, drifted=elapsed >= duration / 2)
+            for events in (batch.features, batch.predictions, batch.labels):
+                for event in events:
+                    producer.send(event)
+            if elapsed >= next_report:
+                phase = "drifted" if elapsed >= duration / 2 else "stable"
+                _say(f"  t={elapsed:4.0f}s  {workload.sent:,} events sent ({phase})")
+                next_report += 10.0
+            time.sleep(max(0.0, start + (workload.sent / per_tick) * tick - time.monotonic()))
+
+
+def _summary(url: str, alerts: list[DriftAlert]) -> list[str]:
+    lines = ["", "Summary"]
+    signals = sorted({(a.kind, a.signal) for a in alerts})
+    lines.append(f"  alerts: {len(alerts)}  " + ", ".join(f"{k}:{s}" for k, s in signals))
+    quiet = [s for s in STABLE if not any(a.signal == s and a.kind == "data_drift" for a in alerts)]
+    lines.append(f"  stable features without a drift alert: {', '.join(quiet) or 'none'}")
+    try:
+        lines.append(f"  from {url}:")
+        lines += ["    " + line for line in _scrape(url, ("streamdrift_events_total", "streamdrift_alerts_total",
+                                                          "streamdrift_dead_letters_total"))]
+    except OSError as exc:
+        lines.append(f"  (metrics not reachable: {exc})")
+    return lines

@@ -1,0 +1,1 @@
+"""streamdrift's shared core: event schemas, configuration, Kafka clients, metrics, broker launcher."""

@@ -1,0 +1,48 @@
+"""Shared fixtures: a real Kafka broker for the integration tests, fresh names for every test."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+
+import pytest
+
+from stream.broker import kafka_broker
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap():
+    """The broker of the whole session. If it cannot start, every integration test fails with the reason."""
+    with kafka_broker(progress=lambda msg: print(msg, flush=True)) as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture
+def unique():
+    """A short random suffix so each test has its own topics and consumer group."""
+    return uuid.uuid4().hex[:8]
+
+
+@contextlib.contextmanager
+def running(service):
+    """Run a MonitorService in a thread; stop it (finish batch, commit, close) on exit."""
+    errors: list[BaseException] = []
+
+    def target():
+        try:
+            service.run()
+        except BaseException as exc:  # surfaced to the test below
+            errors.append(exc)
+
+    service.connect()
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        service.stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive(), "the service did not stop within 30 s of stop()"
+    if errors:
+        raise errors[0]

@@ -1,0 +1,58 @@
+"""Helpers for tests against the real broker: configs with private topics, reading topics back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from kafka import KafkaConsumer, TopicPartition
+
+from stream.config import Config
+
+
+def make_config(bootstrap: str, suffix: str, models: list[dict], **sections) -> Config:
+    topics = {role: f"t{suffix}.{role}" for role in
+              ("features", "predictions", "labels", "alerts", "dead_letter", "state")}
+    return Config.model_validate({
+        "kafka": {"bootstrap_servers": bootstrap},
+        "topics": {**topics, "partitions": 3},
+        "consumer": {"group_id": f"g{suffix}", "poll_timeout_ms": 100},
+        "metrics": {"host": "127.0.0.1", "port": 0},
+        "models": models,
+        **sections,
+    })
+
+
+def read_topic(bootstrap: str, topic: str, *, until: Callable[[list], bool], timeout_s: float = 60.0) -> list:
+    """All records of a topic from the beginning, polled until `until(records)` holds or the time is up."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        deadline = time.monotonic() + timeout_s
+        partitions = None
+        while partitions is None and time.monotonic() < deadline:
+            found = consumer.partitions_for_topic(topic)
+            if found:
+                partitions = [TopicPartition(topic, p) for p in sorted(found)]
+            else:
+                time.sleep(0.2)
+        assert partitions, f"topic {topic} does not exist"
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        records: list = []
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+            if until(records):
+                break
+        return records
+    finally:
+        consumer.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")

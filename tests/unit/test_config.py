@@ -1,0 +1,101 @@
+"""Configuration: every error named by its path (and line); env overrides; secrets never shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from stream.config import load_config, parse_config
+from stream.errors import ConfigError
+
+VALID = """
+kafka:
+  bootstrap_servers: broker:9092
+models:
+  - model_id: fraud
+    features:
+      - name: amount
+        min: 0
+      - name: country
+        type: categorical
+"""
+
+
+def test_a_valid_file_gets_defaults_for_everything_left_out():
+    config = parse_config(VALID)
+    assert config.kafka.bootstrap_servers == "broker:9092"
+    assert config.topics.features == "streamdrift.features"
+    amount, country = config.models[0].features
+    assert [d.kind for d in amount.detector_configs] == ["ks"]
+    assert [d.kind for d in country.detector_configs] == ["categorical"]
+
+
+def test_every_error_is_reported_with_its_path_and_line():
+    text = """
+topics:
+  partitions: 0
+models:
+  - model_id: fraud
+    features:
+      - name: amount
+        type: numerc
+      - name: amount2
+        min: 5
+        max: 1
+"""
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "fraud.yaml")
+    errors = dict(info.value.errors)
+    assert "topics.partitions (line 3)" in errors
+    assert "models[0].features[0].type (line 8)" in errors and "'numerc'" in errors["models[0].features[0].type (line 8)"]
+    assert any(path.startswith("models[0].features[1]") and "swap" in msg for path, msg in info.value.errors)
+    assert str(info.value).startswith("fraud.yaml: 3 error(s)")
+
+
+def test_unknown_fields_are_refused_so_typos_do_not_pass_silently():
+    with pytest.raises(ConfigError) as info:
+        parse_config(VALID + "alerts:\n  cooldown_secs: 10\n")
+    assert [path for path, _ in info.value.errors] == ["alerts.cooldown_secs (line 12)"]
+
+
+def test_no_models_is_an_error_that_says_what_to_add():
+    with pytest.raises(ConfigError, match="at least one model"):
+        parse_config("models: []\n")
+
+
+def test_environment_overrides_nested_fields_and_ignores_unrelated_variables():
+    env = {"STREAMDRIFT_KAFKA__BOOTSTRAP_SERVERS": "other:1234", "STREAMDRIFT_METRICS__PORT": "9999",
+           "STREAMDRIFT_BOOTSTRAP": "ignored:1", "HOME": "/root"}
+    config = parse_config(VALID, environ=env)
+    assert config.kafka.bootstrap_servers == "other:1234"
+    assert config.metrics.port == 9999
+
+
+def test_secrets_never_appear_in_errors_or_the_model_repr():
+    text = VALID + "  \n"
+    secret = "hunter2-very-secret"
+    bad = text.replace("bootstrap_servers: broker:9092",
+                       f"bootstrap_servers: broker:9092\n  security_protocol: SASL_SSL\n  sasl_password: {secret}")
+    with pytest.raises(ConfigError) as info:
+        parse_config(bad)
+    assert secret not in str(info.value)
+    good = parse_config(bad, environ={"STREAMDRIFT_KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
+                                      "STREAMDRIFT_KAFKA__SASL_USERNAME": "svc"})
+    assert secret not in repr(good) and secret not in str(good.model_dump())
+    assert good.kafka.sasl_password.get_secret_value() == secret
+
+
+def test_the_example_config_shipped_with_the_demo_is_valid():
+    from stream.cli import DEMO_CONFIG
+
+    config = load_config(DEMO_CONFIG)
+    assert config.models[0].model_id == "credit-risk"
+
+
+def test_a_missing_file_is_a_config_error_not_a_traceback(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_invalid_yaml_is_reported_as_such():
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        parse_config("models: [\n")
