@@ -8,7 +8,8 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, NoBrokersAvailable, TopicAlreadyExistsError
+import kafka.errors as kafka_errors
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from .config import KafkaConfig, TopicsConfig
 from .errors import BrokerError
@@ -39,7 +40,7 @@ def client_kwargs(kafka: KafkaConfig) -> dict[str, Any]:
 def _connect(factory, kafka: KafkaConfig, what: str, **extra):
     try:
         return factory(**client_kwargs(kafka), **extra)
-    except NoBrokersAvailable:
+    except getattr(kafka_errors, "NoBrokersAvailable", kafka_errors.KafkaTimeoutError):
         raise BrokerError(
             f"no Kafka broker answered at {kafka.bootstrap_servers} for the {what}: check "
             "kafka.bootstrap_servers (or STREAMDRIFT_KAFKA__BOOTSTRAP_SERVERS) and that the broker is up"
