@@ -1,0 +1,218 @@
+"""Drift of category frequencies against a reference, and categories the reference never had."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from statistics import NormalDist
+
+import numpy as np
+
+from detectors._params import check_float, check_int
+from detectors._reference import test_ends, window_counts
+from detectors.base import Detector
+
+
+def chi2_quantile(df: int, upper_tail: float) -> float:
+    """Upper-tail chi-square quantile: exact for df = 1, Wilson-Hilferty otherwise."""
+    z = NormalDist().inv_cdf(1.0 - upper_tail)
+    if df == 1:
+        z = NormalDist().inv_cdf(1.0 - upper_tail / 2.0)
+        return z * z
+    a = 2.0 / (9.0 * df)
+    return df * (1.0 - a + z * math.sqrt(a)) ** 3
+
+
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and x != x)
+
+
+class Categorical(Detector):
+    """Chi-square test of the category frequencies in a sliding window against a reference.
+
+    Every ``stride`` values, once ``window`` values have arrived, the window's category counts
+    are compared with the reference's by the chi-square test of homogeneity. Reference
+    categories too rare to expect ``min_expected`` occurrences in a window are pooled with
+    categories the reference never had into one "other" bucket. The test level is
+    ``stride / arl`` (a Bonferroni bound over the tests in ``arl`` values, conservative because
+    windows overlap), and a window alarms only if the total variation distance between the two
+    frequency tables is at least ``min_distance`` as well.
+
+    The reference is ``reference`` (a sequence of str) if given, else the first
+    ``reference_size`` values. After an alarm the next ``reference_size`` values become the new
+    reference. ``unseen`` maps each category absent from the reference in use to how often it
+    was seen since creation or ``reset()`` (at most ``max_unseen`` categories are recorded).
+    None and NaN are skipped and not counted in ``n_seen``. ``statistic`` is the chi-square
+    value of the last test, ``threshold`` its critical value, ``distance`` the TV distance.
+
+    Parameters
+    ----------
+    window
+        Number of recent values compared with the reference.
+    stride
+        Test every ``stride`` values (must divide ``window``). Default ``window // 10``.
+    reference_size
+        Warm-up length when no ``reference`` is given, and after each alarm.
+    arl
+        Target mean number of values between false alarms with no drift.
+    min_distance
+        Smallest total variation distance that may alarm (effect-size floor).
+    min_expected
+        Reference categories expected fewer times than this in a window are pooled.
+    max_unseen
+        Most unseen categories recorded in ``unseen``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import detectors
+    >>> rng = np.random.default_rng(7)
+    >>> colours = np.array(["red", "green", "blue"], dtype=object)
+    >>> det = detectors.create("categorical", reference=rng.choice(colours, 2000, p=[0.5, 0.3, 0.2]))
+    >>> before = rng.choice(colours, 4000, p=[0.5, 0.3, 0.2])
+    >>> after = rng.choice(np.append(colours, "mauve"), 3000, p=[0.35, 0.3, 0.2, 0.15])
+    >>> det.update_many(np.concatenate([before, after]))
+    array([4199])
+    >>> det.unseen
+    {'mauve': 35}
+    """
+
+    kind = "categorical"
+
+    def __init__(self, *, reference=None, window: int = 1000, stride: int | None = None,
+                 reference_size: int = 1000, arl: float = 1e7, min_distance: float = 0.05,
+                 min_expected: float = 5.0, max_unseen: int = 1000):
+        self.window = check_int("categorical", "window", window, minimum=20, example=1000)
+        self.stride = check_int("categorical", "stride", self.window // 10 if stride is None else stride,
+                                minimum=1, example=self.window // 10)
+        if self.window % self.stride:
+            raise ValueError(f"categorical: stride={self.stride} is invalid; stride must divide "
+                             f"window={self.window} (for example stride={self.window // 10})")
+        self.reference_size = check_int("categorical", "reference_size", reference_size, minimum=20, example=1000)
+        self.arl = check_float("categorical", "arl", arl, low=100.0, high=1e12, low_open=False,
+                               high_open=False, example=1e7)
+        self.min_distance = check_float("categorical", "min_distance", min_distance, low=0.0, high=1.0,
+                                        low_open=False, example=0.05)
+        self.min_expected = check_float("categorical", "min_expected", min_expected, low=0.0, high=1e6,
+                                        example=5.0)
+        self.max_unseen = check_int("categorical", "max_unseen", max_unseen, minimum=0, example=1000)
+        self.reference = self._check_reference(reference)
+        self.reset()
+
+    @staticmethod
+    def _check_reference(reference):
+        if reference is None:
+            return None
+        if isinstance(reference, (str, bytes)) or not hasattr(reference, "__iter__"):
+            raise ValueError(f"categorical: reference={reference!r:.60} is invalid; reference must be a "
+                             f"sequence of category strings (for example reference=['a', 'b', 'a'])")
+        values = [x for x in reference if not _missing(x)]
+        if len(values) < 20:
+            raise ValueError(f"categorical: reference has {len(values)} non-missing values; reference must "
+                             f"hold at least 20 (pass a larger sample, or reference=None to warm up)")
+        return tuple(values)
+
+    @property
+    def unseen(self) -> dict:
+        """Categories absent from the reference, with their counts since creation or reset()."""
+        return dict(self._unseen)
+
+    @property
+    def distance(self) -> float:
+        """Total variation distance between the last tested window and the reference."""
+        return float(self._distance)
+
+    def reset(self) -> None:
+        self._n_seen = 0
+        self._statistic = 0.0
+        self._distance = 0.0
+        self._threshold = float("nan")
+        self._unseen: dict = {}
+        self._warmup: list = []
+        self._buckets: dict | None = None
+        self._rearm_window()
+        if self.reference is not None:
+            self._set_reference(self.reference)
+
+    def _rearm_window(self) -> None:
+        self._codes = np.empty(0, dtype=np.int64)
+        self._k = 0
+
+    def _set_reference(self, values) -> None:
+        counts = Counter(values)
+        m = sum(counts.values())
+        kept = sorted((c for c, k in counts.items() if k * self.window / m >= self.min_expected), key=str)
+        other = len(kept)
+        self._known = frozenset(counts)
+        self._buckets = {c: (kept.index(c) if c in kept else other) for c in counts}
+        ref_counts = np.zeros(other + 1, dtype=np.float64)
+        for c, k in counts.items():
+            ref_counts[self._buckets[c]] += k
+        self._ref_counts = ref_counts
+        self._ref_size = m
+        self._threshold = chi2_quantile(max(other, 1), self.stride / self.arl)
+
+    def update(self, x) -> bool:
+        return len(self.update_many([x])) > 0
+
+    def update_many(self, xs) -> np.ndarray:
+        items = xs.tolist() if isinstance(xs, np.ndarray) else list(xs)
+        positions = [i for i, x in enumerate(items) if not _missing(x)]
+        values = [items[i] for i in positions]
+        self._n_seen += len(values)
+        alarms = []
+        i = 0
+        while i < len(values):
+            if self._buckets is None:
+                take = values[i: i + self.reference_size - len(self._warmup)]
+                self._warmup.extend(take)
+                i += len(take)
+                if len(self._warmup) == self.reference_size:
+                    self._set_reference(self._warmup)
+                    self._warmup = []
+                continue
+            used, alarmed = self._monitor(values[i:])
+            i += used
+            if alarmed:
+                alarms.append(positions[i - 1])
+                self._buckets = None  # re-arm: learn a new reference from what follows
+                self._rearm_window()
+        return np.asarray(alarms, dtype=np.int64)
+
+    def _encode(self, values: list) -> np.ndarray:
+        other = len(self._ref_counts) - 1
+        buckets = self._buckets
+        return np.fromiter((buckets.get(x, other) for x in values), dtype=np.int64, count=len(values))
+
+    def _monitor(self, values: list) -> tuple[int, bool]:
+        w, k0, held = self.window, self._k, len(self._codes)
+        new = self._encode(values)
+        seq = np.concatenate([self._codes, new])
+        ends = test_ends(k0, held, len(values), w, self.stride)
+        used, alarmed = len(values), False
+        if len(ends):
+            chi2, tv = self._test(window_counts(seq, len(self._ref_counts), w, ends))
+            over = np.flatnonzero((chi2 > self._threshold) & (tv >= self.min_distance))
+            last = over[0] if len(over) else len(ends) - 1
+            self._statistic, self._distance = float(chi2[last]), float(tv[last])
+            if len(over):
+                used, alarmed = int(ends[last]) - held + 1, True
+        if (new[:used] == len(self._ref_counts) - 1).any():
+            self._count_unseen(values[:used])
+        self._codes = seq[max(0, held + used - w): held + used]
+        self._k = k0 + used
+        return used, alarmed
+
+    def _count_unseen(self, values: list) -> None:
+        known, unseen = self._known, self._unseen
+        for x in values:
+            if x not in known and (x in unseen or len(unseen) < self.max_unseen):
+                unseen[x] = unseen.get(x, 0) + 1
+
+    def _test(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n, m, ref = self.window, self._ref_size, self._ref_counts
+        pooled = (counts + ref) / (n + m)
+        safe = np.where(pooled > 0, pooled, 1.0)
+        chi2 = (((counts - n * pooled) ** 2) / (n * safe) + ((ref - m * pooled) ** 2) / (m * safe)).sum(axis=1)
+        tv = 0.5 * np.abs(counts / n - ref / m).sum(axis=1)
+        return chi2, tv
