@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from stream.broker import _die_with_parent, free_port, kafka_broker, port_is_free
-from stream.config import load_config
+from stream.config import KafkaConfig, TopicsConfig, load_config
 from stream.events import DriftAlert
 from stream.kafka_clients import ensure_topics, make_consumer
 
@@ -90,7 +90,8 @@ def run_demo(*, duration: float, rate: int, config_path: Path, metrics_port: int
             _say(f"Monitor service:   running (pid {service.pid})")
             _say(f"Workload:          {rate} events/s for {duration:.0f} s; "
                  f"{', '.join(DRIFTING)} drift at {duration / 2:.0f} s; {', '.join(STABLE)} stay stable")
-            _publish(bootstrap, config, rate, duration, seed)
+            publish_workload(config.kafka.model_copy(update={"bootstrap_servers": bootstrap}), config.topics,
+                             rate=rate, duration=duration, seed=seed)
             time.sleep(3)  # let the last batches reach the service and its alerts reach us
         except KeyboardInterrupt:
             _say("\nInterrupted: stopping.")
@@ -110,13 +111,14 @@ def run_demo(*, duration: float, rate: int, config_path: Path, metrics_port: int
     return 0
 
 
-def _publish(bootstrap: str, config, rate: int, duration: float, seed: int) -> None:
+def publish_workload(kafka: KafkaConfig, topics: TopicsConfig, *, rate: int, duration: float, seed: int) -> None:
+    """Publish the demo workload at `rate` events/s; its drift starts halfway through `duration`."""
     workload = CreditRiskWorkload(seed)
     tick = 0.1
     per_tick = max(1, int(rate * tick))
     start = time.monotonic()
     next_report = 10.0
-    with EventProducer(config.kafka.model_copy(update={"bootstrap_servers": bootstrap}), config.topics) as producer:
+    with EventProducer(kafka, topics) as producer:
         while (elapsed := time.monotonic() - start) < duration:
             batch = workload.batch(per_tick, drifted=elapsed >= duration / 2)
             for events in (batch.features, batch.predictions, batch.labels):

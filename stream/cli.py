@@ -50,6 +50,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                     metrics_port=args.metrics_port, broker_port=args.broker_port, seed=args.seed)
 
 
+def _cmd_workload(args: argparse.Namespace) -> int:
+    from producers.demo import publish_workload
+
+    from .config import KafkaConfig, TopicsConfig, load_config
+
+    if args.config:
+        config = load_config(args.config)
+        kafka, topics = config.kafka, config.topics
+    else:
+        kafka, topics = KafkaConfig(bootstrap_servers=args.bootstrap), TopicsConfig()
+    publish_workload(kafka, topics, rate=args.rate, duration=args.duration, seed=args.seed)
+    return 0
+
+
 def _cmd_broker(args: argparse.Namespace) -> int:
     from .broker import main
 
@@ -76,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--broker-port", type=int, default=None, help="local broker port (default: a free one)")
     demo.add_argument("--seed", type=int, default=7, help="workload random seed")
     demo.set_defaults(func=_cmd_demo)
+
+    workload = sub.add_parser("workload", help="publish the demo's drifting workload to a broker",
+                              description="Publish the credit-risk demo events (drift halfway) to an existing broker.")
+    workload.add_argument("--bootstrap", default="localhost:9092", help="HOST:PORT of the broker")
+    workload.add_argument("--config", type=Path, default=None, help="take Kafka settings and topics from this file")
+    workload.add_argument("--duration", type=float, default=60.0, metavar="SECONDS")
+    workload.add_argument("--rate", type=int, default=1000, metavar="EVENTS_PER_S")
+    workload.add_argument("--seed", type=int, default=7)
+    workload.set_defaults(func=_cmd_workload)
 
     serve = sub.add_parser("serve", help="run the monitor service", description="Consume events, detect drift, "
                            "publish alerts and serve Prometheus metrics until SIGTERM/SIGINT.")

@@ -12,6 +12,7 @@ from consumers.dead_letter import REASON_HEADER, SOURCE_HEADER
 from consumers.service import MonitorService
 from producers import EventProducer
 from stream.codec import BatchDecoder
+from stream.kafka_clients import ensure_topics
 from stream.events import DriftAlert, FeatureEvent, LabelEvent, PredictionEvent
 from tests.conftest import running
 from tests.integration.helpers import make_config, read_topic, wait_for
@@ -106,6 +107,7 @@ def test_metrics_endpoint_counts_events_and_alerts(kafka_bootstrap, unique):
 
 def test_sdk_round_trip_is_what_the_service_decodes(kafka_bootstrap, unique):
     config = make_config(kafka_bootstrap, unique, [{"model_id": "m3", "features": [{"name": "x"}]}])
+    ensure_topics(config.kafka, config.topics)
     sent = []
     with EventProducer(config.kafka, config.topics) as producer:
         producer.features("m3", {"x": 1.5, "city": "Oslo", "flag": True, "gone": None}, event_id="f1",
