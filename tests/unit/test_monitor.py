@@ -1,0 +1,112 @@
+"""ModelMonitor without Kafka: a drifting feature alerts, stable ones do not, ids are deterministic."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from consumers.alerts import Cooldown, EventRef, alert_id
+from consumers.monitor import Batch, ModelMonitor, numeric_column
+from stream.config import AlertPolicy, FeatureConfig, ModelConfig
+from stream.events import FeatureEvent, LabelEvent, PredictionEvent
+from stream.metrics import ServiceMetrics
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+MODEL = ModelConfig(model_id="m", features=(FeatureConfig(name="moves"), FeatureConfig(name="still"),
+                                            FeatureConfig(name="city", type="categorical")))
+
+
+def feature_batches(n_batches: int, size: int, drift_at: int, seed: int):
+    rng = np.random.default_rng(seed)
+    offset = 0
+    for b in range(n_batches):
+        events = []
+        for _ in range(size):
+            drifted = offset >= drift_at
+            events.append(FeatureEvent(
+                event_id=str(offset), model_id="m", timestamp=T0 + timedelta(seconds=offset),
+                features={"moves": float(rng.normal(1.0 if drifted else 0.0, 1.0)),
+                          "still": float(rng.lognormal()), "city": str(rng.choice(["a", "b", "c"]))}))
+            offset += 1
+        yield events, Batch("features", 0, list(range(offset - size, offset)), [e.timestamp for e in events])
+
+
+def run(seed: int = 3):
+    monitor = ModelMonitor(MODEL, AlertPolicy(), ServiceMetrics(CollectorRegistry()))
+    alerts = []
+    for events, batch in feature_batches(12, 1000, 6000, seed):
+        alerts += monitor.observe_features(events, batch)
+    return monitor, alerts
+
+
+def test_only_the_drifting_feature_alerts_and_only_after_the_drift():
+    _, alerts = run()
+    assert {a.signal for a in alerts} == {"moves"}, [a.line() for a in alerts]
+    assert all(a.window.last_offset >= 6000 for a in alerts)
+    assert all(a.statistic >= a.threshold for a in alerts)
+
+
+def test_alert_ids_are_deterministic_across_runs():
+    _, first = run()
+    _, second = run()
+    assert [a.alert_id for a in first] == [a.alert_id for a in second] != []
+    ref = EventRef("t", 0, 5, T0)
+    assert alert_id("m", "x", "ks", ref) == alert_id("m", "x", "ks", ref) != alert_id("m", "x", "ks",
+                                                                                        EventRef("t", 0, 6, T0))
+
+
+def test_cooldown_lets_one_alert_through_per_quiet_period():
+    cooldown = Cooldown(60)
+    assert cooldown.allow("x", "ks", T0)
+    assert not cooldown.allow("x", "ks", T0 + timedelta(seconds=59))
+    assert cooldown.allow("y", "ks", T0 + timedelta(seconds=1)), "signals cool down independently"
+    assert cooldown.allow("x", "ks", T0 + timedelta(seconds=61))
+
+
+def test_numeric_column_separates_missing_out_of_range_and_wrong_type():
+    feature = FeatureConfig(name="x", min=0, max=10)
+    values, rows, missing, invalid = numeric_column([1.0, None, 11.0, "text", True, 5.0, -1.0], feature)
+    assert values.tolist() == [1.0, 5.0]
+    assert rows.tolist() == [0, 5]
+    assert (missing, invalid) == (1, 4)
+
+
+def test_a_feature_that_goes_missing_raises_a_data_quality_alert():
+    model = ModelConfig(model_id="m", features=(FeatureConfig(name="x", max_missing_rate=0.05),))
+    monitor = ModelMonitor(model, AlertPolicy(), ServiceMetrics(CollectorRegistry()))
+    events = [FeatureEvent(event_id=str(i), model_id="m", timestamp=T0,
+                           features={"x": None if i % 5 == 0 else 1.0}) for i in range(1000)]
+    alerts = monitor.observe_features(events, Batch("f", 0, list(range(1000)), [T0] * 1000))
+    assert [(a.kind, a.signal, a.detector) for a in alerts] == [("data_quality", "x", "missing")]
+    assert alerts[0].statistic == pytest.approx(0.2)
+
+
+def test_labels_join_predictions_and_a_rising_error_rate_is_concept_drift():
+    from stream.config import PredictionConfig
+
+    model = ModelConfig(model_id="m", prediction=PredictionConfig(type="categorical"))
+    registry = CollectorRegistry()
+    monitor = ModelMonitor(model, AlertPolicy(), ServiceMetrics(registry))
+    rng = np.random.default_rng(0)
+    alerts = []
+    for b in range(20):
+        n = 500
+        start = b * n
+        times = [T0 + timedelta(seconds=start + i) for i in range(n)]
+        preds = [PredictionEvent(event_id=str(start + i), model_id="m", model_version="v1", timestamp=times[i],
+                                 prediction=str(rng.choice(["yes", "no"]))) for i in range(n)]
+        error_rate = 0.05 if b < 10 else 0.4
+        labels = [LabelEvent(event_id=p.event_id, model_id="m", timestamp=p.timestamp,
+                             label=p.prediction if rng.random() > error_rate else ("no" if p.prediction == "yes" else "yes"))
+                  for p in preds]
+        batch = Batch("p", 0, list(range(start, start + n)), times)
+        alerts += monitor.observe_predictions(preds, batch)
+        alerts += monitor.observe_labels(labels, batch)
+    concept = [a for a in alerts if a.kind == "concept_drift"]
+    assert concept and all(a.window.last_offset >= 5000 for a in concept), [a.line() for a in alerts]
+    assert concept[0].model_version == "v1"
+    assert registry.get_sample_value("streamdrift_labels_joined_total", {"model": "m"}) == 10_000
+    assert registry.get_sample_value("streamdrift_model_accuracy", {"model": "m", "model_version": "v1"}) < 0.8
