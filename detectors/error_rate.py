@@ -30,7 +30,7 @@ class _ErrorRate(Detector):
         arr = arr[~np.isnan(arr)]
         bad = arr[(arr != 0.0) & (arr != 1.0)]
         if len(bad):
-            raise ValueError(f"{self.kind}: {name} holds {bad[0]!r}; an error stream must hold 0 (right) or "
+            raise ValueError(f"{self.kind}: {name} holds {float(bad[0])!r}; an error stream must hold 0 (right) or "
                              f"1 (wrong) only (feed int(prediction != label))")
         return arr
 
