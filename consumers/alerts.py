@@ -48,11 +48,11 @@ class Cooldown:
         self._last[(signal, detector)] = at
         return True
 
-    def state(self) -> dict[str, str]:
-        return {f"{s}\x1f{d}": t.isoformat() for (s, d), t in self._last.items()}
+    def state(self) -> dict[tuple[str, str], datetime]:
+        return dict(self._last)
 
-    def load(self, state: dict[str, str]) -> None:
-        self._last = {tuple(k.split("\x1f", 1)): datetime.fromisoformat(v) for k, v in state.items()}
+    def load(self, state: dict[tuple[str, str], datetime]) -> None:
+        self._last = dict(state)
 
 
 def build_alert(*, model_id: str, model_version: str, kind: str, signal: str, detector: str, statistic: float,

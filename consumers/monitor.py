@@ -76,21 +76,22 @@ class SignalMonitor:
         return alerts
 
     def state(self) -> dict[str, Any]:
-        return {"detectors": {k: d.snapshot() for k, d in self.detectors.items()},
-                "first": {k: (None if r is None else (r.topic, r.partition, r.offset, r.time.isoformat()))
-                          for k, r in self._first.items()}}
+        return {"detectors": {k: d.snapshot() for k, d in self.detectors.items()}, "first": dict(self._first)}
 
     def load(self, state: dict[str, Any]) -> None:
+        """Restore detectors that are still configured; a detector added since starts fresh."""
         for name, blob in state["detectors"].items():
             if name in self.detectors:
                 self.detectors[name] = detectors.restore(blob)
-        for name, ref in state["first"].items():
-            if name in self._first:
-                self._first[name] = None if ref is None else EventRef(ref[0], ref[1], ref[2], datetime.fromisoformat(ref[3]))
+                self._first[name] = state["first"].get(name)
 
 
 class QualityMonitor:
-    """Missing, out-of-range and wrong-type rates of one feature, judged every QUALITY_WINDOW events."""
+    """Missing and invalid (out-of-range, wrong-type) rates of one feature, judged every QUALITY_WINDOW events.
+
+    Windows are cut at exact event counts, never at batch edges, so a replay from any offset
+    reaches the same verdicts at the same events.
+    """
 
     def __init__(self, model_id: str, feature: FeatureConfig):
         self.model_id = model_id
@@ -98,49 +99,69 @@ class QualityMonitor:
         self._seen = 0
         self._missing = 0
         self._invalid = 0
+        self._first: EventRef | None = None
 
-    def observe(self, n: int, missing: int, invalid: int) -> tuple[str, float] | None:
-        """Count a batch; returns (problem, rate) when a full window breaks the limit."""
-        self._seen += n
-        self._missing += missing
-        self._invalid += invalid
-        if self._seen < QUALITY_WINDOW:
-            return None
-        missing_rate, invalid_rate = self._missing / self._seen, self._invalid / self._seen
-        self._seen = self._missing = self._invalid = 0
+    def observe(self, missing: np.ndarray, invalid: np.ndarray,
+                batch: Batch) -> list[tuple[EventRef, EventRef, str, float]]:
+        """Boolean masks over a batch's events; returns (first, last, problem, rate) per window over the limit."""
+        verdicts = []
+        start = 0
+        n = len(missing)
+        while start < n:
+            if self._seen == 0:
+                self._first = batch.ref(start)
+            take = min(QUALITY_WINDOW - self._seen, n - start)
+            end = start + take
+            self._seen += take
+            self._missing += int(np.count_nonzero(missing[start:end]))
+            self._invalid += int(np.count_nonzero(invalid[start:end]))
+            if self._seen == QUALITY_WINDOW:
+                verdict = self._verdict()
+                if verdict:
+                    verdicts.append((self._first, batch.ref(end - 1), *verdict))
+                self._seen = self._missing = self._invalid = 0
+            start = end
+        return verdicts
+
+    def _verdict(self) -> tuple[str, float] | None:
         limit = self.feature.max_missing_rate
+        missing_rate, invalid_rate = self._missing / self._seen, self._invalid / self._seen
         if missing_rate > limit:
             return "missing", missing_rate
         if invalid_rate > limit:
             return "out_of_range_or_wrong_type", invalid_rate
         return None
 
-    def state(self) -> tuple[int, int, int]:
-        return self._seen, self._missing, self._invalid
+    def state(self) -> tuple:
+        return self._seen, self._missing, self._invalid, self._first
 
-    def load(self, state: Sequence[int]) -> None:
-        self._seen, self._missing, self._invalid = state
+    def load(self, state: Sequence) -> None:
+        self._seen, self._missing, self._invalid, self._first = state
 
 
-def numeric_column(raw: list[Any], feature: FeatureConfig) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """(values, rows, missing, invalid): the usable numbers of a feature and the rows they came from."""
-    # Strings (and JSON true/false) in a numeric feature become NaN: counted as wrong type below.
+def numeric_column(raw: list[Any], feature: FeatureConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(values, rows, missing, invalid): the usable numbers of a feature, the rows they came from, and
+    boolean masks over all rows of the absent and the unusable (out of range, wrong type) values."""
+    # Strings (and JSON true/false) in a numeric feature become inf: counted as invalid below.
     col = np.array([v if type(v) in (float, int) else (np.nan if v is None else np.inf) for v in raw], dtype=float)
-    missing_mask = np.array([v is None for v in raw], dtype=bool)
+    missing = np.isnan(col)
     ok = np.isfinite(col)
     if feature.min is not None:
         ok &= col >= feature.min
     if feature.max is not None:
         ok &= col <= feature.max
-    invalid = int(np.count_nonzero(~ok & ~missing_mask))
     rows = np.flatnonzero(ok)
-    return col[rows], rows, int(np.count_nonzero(missing_mask)), invalid
+    return col[rows], rows, missing, ~ok & ~missing
 
 
-def categorical_column(raw: list[Any]) -> tuple[np.ndarray, np.ndarray, int]:
-    rows = np.array([i for i, v in enumerate(raw) if v is not None], dtype=np.int64)
+def categorical_column(raw: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    missing = np.array([v is None for v in raw], dtype=bool)
+    rows = np.flatnonzero(~missing)
     values = np.array([str(raw[i]).lower() if isinstance(raw[i], bool) else str(raw[i]) for i in rows], dtype=object)
-    return values, rows, len(raw) - len(rows)
+    return values, rows, missing
+
+
+_PREDICTION = FeatureConfig(name="prediction")
 
 
 class ModelMonitor:
@@ -176,29 +197,28 @@ class ModelMonitor:
                 values, rows, missing, invalid = numeric_column(raw, feature)
             else:
                 values, rows, missing = categorical_column(raw)
-                invalid = 0
-            if missing:
-                self.metrics.missing.labels(mid, feature.name).inc(missing)
-            if invalid:
-                self.metrics.out_of_range.labels(mid, feature.name).inc(invalid)
+                invalid = np.zeros(len(raw), dtype=bool)
+            if n_missing := int(np.count_nonzero(missing)):
+                self.metrics.missing.labels(mid, feature.name).inc(n_missing)
+            if n_invalid := int(np.count_nonzero(invalid)):
+                self.metrics.out_of_range.labels(mid, feature.name).inc(n_invalid)
             alerts += self.features[feature.name].observe(values, rows, batch, "unversioned", self.cooldown,
                                                           self.policy)
-            alerts += self._quality_alert(feature, len(raw), missing, invalid, batch)
+            alerts += self._quality_alerts(feature, missing, invalid, batch)
         return alerts
 
-    def _quality_alert(self, feature: FeatureConfig, n: int, missing: int, invalid: int,
-                       batch: Batch) -> list[DriftAlert]:
-        verdict = self.quality[feature.name].observe(n, missing, invalid)
-        if verdict is None:
-            return []
-        problem, rate = verdict
-        at = batch.ref(len(batch.offsets) - 1)
-        if not self.cooldown.allow(feature.name, problem, at.time):
-            return []
-        return [build_alert(
-            model_id=self.config.model_id, model_version="unversioned", kind="data_quality", signal=feature.name,
-            detector=problem, statistic=rate, threshold=feature.max_missing_rate, first=batch.ref(0), at=at,
-            policy=self.policy, what=f"{problem.replace('_', ' ')} rate of '{feature.name}' is {rate:.1%}")]
+    def _quality_alerts(self, feature: FeatureConfig, missing: np.ndarray, invalid: np.ndarray,
+                        batch: Batch) -> list[DriftAlert]:
+        alerts = []
+        for first, at, problem, rate in self.quality[feature.name].observe(missing, invalid, batch):
+            if not self.cooldown.allow(feature.name, problem, at.time):
+                continue
+            alerts.append(build_alert(
+                model_id=self.config.model_id, model_version="unversioned", kind="data_quality",
+                signal=feature.name, detector=problem, statistic=rate, threshold=feature.max_missing_rate,
+                first=first, at=at, policy=self.policy,
+                what=f"{problem.replace('_', ' ')} rate of '{feature.name}' is {rate:.1%} over {QUALITY_WINDOW} events"))
+        return alerts
 
     # -- predictions and labels -----------------------------------------------------------------
     def observe_predictions(self, events: Sequence[PredictionEvent], batch: Batch) -> list[DriftAlert]:
@@ -211,7 +231,7 @@ class ModelMonitor:
         versions = [e.model_version for e in events]
         raw = [e.prediction for e in events]
         if self.config.prediction.type == "numeric":
-            values, rows, _, _ = numeric_column(raw, FeatureConfig(name="prediction"))
+            values, rows, _, _ = numeric_column(raw, _PREDICTION)
         else:
             values, rows, _ = categorical_column(raw)
         alerts += self.prediction.observe(values, rows, batch, versions, self.cooldown, self.policy)
@@ -247,6 +267,33 @@ class ModelMonitor:
             by_row[r] = v
         return self.errors.observe(np.asarray(errors), np.asarray(rows, dtype=np.int64), batch, by_row,
                                    self.cooldown, self.policy)
+
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything learned from the stream, as plain picklable data."""
+        signals = {**{f"feature:{k}": m for k, m in self.features.items()},
+                   "prediction": self.prediction, "errors": self.errors}
+        return {
+            "signals": {k: m.state() for k, m in signals.items() if m is not None},
+            "quality": {k: q.state() for k, q in self.quality.items()},
+            "cooldown": self.cooldown.state(),
+            "pending": list(self._pending.items()),
+            "accuracy": {k: list(v) for k, v in self._accuracy.items()},
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        signals = {**{f"feature:{k}": m for k, m in self.features.items()},
+                   "prediction": self.prediction, "errors": self.errors}
+        for key, signal_state in state["signals"].items():
+            if signals.get(key) is not None:
+                signals[key].load(signal_state)
+        for key, quality_state in state["quality"].items():
+            if key in self.quality:
+                self.quality[key].load(quality_state)
+        self.cooldown.load(state["cooldown"])
+        self._pending = OrderedDict(state["pending"])
+        self._accuracy = {k: deque(v, maxlen=QUALITY_WINDOW) for k, v in state["accuracy"].items()}
 
 
 def _same(prediction: Any, label: Any) -> bool:

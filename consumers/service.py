@@ -1,4 +1,4 @@
-"""The monitor service: consume a batch, decode it, feed each model's monitors, publish alerts, commit."""
+"""The monitor service: consume a batch, decode it, feed each model's monitors, publish alerts, checkpoint."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from kafka import TopicPartition
+from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.coordinator.assignors.range import RangePartitionAssignor
 from prometheus_client import CollectorRegistry, start_http_server
 
 from stream.codec import BatchDecoder, encode
@@ -18,6 +19,7 @@ from stream.events import DriftAlert, FeatureEvent, LabelEvent, PredictionEvent
 from stream.kafka_clients import ensure_topics, make_consumer, make_producer
 from stream.metrics import ServiceMetrics
 
+from .checkpoint import Checkpoints, Snapshot
 from .dead_letter import DeadLetters
 from .monitor import Batch, ModelMonitor
 
@@ -26,8 +28,23 @@ log = logging.getLogger(__name__)
 EVENT_TYPES = {"features": FeatureEvent, "predictions": PredictionEvent, "labels": LabelEvent}
 
 
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, service: MonitorService):
+        self.service = service
+
+    def on_partitions_revoked(self, revoked):
+        self.service._release({tp.partition for tp in revoked})
+
+    def on_partitions_assigned(self, assigned):
+        self.service._adopt(assigned)
+
+
 class MonitorService:
-    """At-least-once: alerts and dead letters are flushed before the batch's offsets are committed."""
+    """At-least-once with consistent state: outputs are flushed, state is snapshotted, then offsets commit.
+
+    Monitors live per partition number: a model's three streams are keyed by model_id onto the same
+    partition of each topic, and the range assignor hands those partitions to the same consumer.
+    """
 
     def __init__(self, config: Config, registry: CollectorRegistry | None = None,
                  on_alert: Callable[[DriftAlert], None] | None = None):
@@ -39,16 +56,21 @@ class MonitorService:
         self.roles = {topics.features: "features", topics.predictions: "predictions", topics.labels: "labels"}
         max_bytes = config.consumer.max_message_bytes
         self.decoders = {role: BatchDecoder(cls, max_bytes) for role, cls in EVENT_TYPES.items()}
-        self.monitors = {m.model_id: ModelMonitor(m, config.alerts, self.metrics) for m in config.models}
+        self.models = {m.model_id: m for m in config.models}
+        self.owned: dict[int, dict[str, ModelMonitor]] = {}     # partition -> model_id -> monitor
+        self.positions: dict[TopicPartition, int] = {}           # next offset to process
+        self.checkpoints = Checkpoints(config.kafka, topics, config.consumer.group_id, config.checkpoint,
+                                       self.metrics)
         self._stop = threading.Event()
         self._consumer = None
         self._producer = None
         self._dead = None
+        self._metrics_server = None
         self.batches = 0
 
     # -- lifecycle --------------------------------------------------------------------------------
     def stop(self, *_: object) -> None:
-        """Ask the loop to finish its batch, commit and close (safe from a signal handler)."""
+        """Ask the loop to finish its batch, checkpoint and close (safe from a signal handler)."""
         self._stop.set()
 
     def install_signal_handlers(self) -> None:
@@ -72,14 +94,25 @@ class MonitorService:
             enable_auto_commit=False,
             auto_offset_reset=cfg.consumer.auto_offset_reset,
             max_poll_records=cfg.consumer.max_poll_records,
+            partition_assignment_strategy=[RangePartitionAssignor],   # co-partitioning: same p for every topic
             # Oversized messages must reach us to be dead-lettered, not stall the fetch.
             max_partition_fetch_bytes=max(1_048_576, cfg.consumer.max_message_bytes * 2),
         )
-        self._consumer.subscribe(list(self.roles))
+        self._await_partitions(cfg.topics.partitions)
+        self._consumer.subscribe(list(self.roles), listener=_Rebalance(self))
         self._dead = DeadLetters(self._producer, cfg.topics.dead_letter, self.metrics)
 
+    def _await_partitions(self, count: int, timeout_s: float = 30.0) -> None:
+        """Topics just created may not have leaders yet; joining the group then would assign nothing."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(len(self._consumer.partitions_for_topic(t) or ()) >= count for t in self.roles):
+                return
+            time.sleep(0.2)
+        log.warning("partition metadata of %s incomplete after %.0f s; joining anyway", sorted(self.roles), timeout_s)
+
     def run(self) -> None:
-        """Consume until stop(); then commit what was processed and close the clients."""
+        """Consume until stop(); then checkpoint what was processed and close the clients."""
         if self._consumer is None:
             self.connect()
         self.metrics.up.set(1)
@@ -90,8 +123,9 @@ class MonitorService:
                                               max_records=self.config.consumer.max_poll_records)
                 if records:
                     self.process(records)
-                    self._producer.flush()
-                    self._consumer.commit()
+                if self.checkpoints.due():
+                    self.checkpoint()
+            self.checkpoint()
         finally:
             self.metrics.up.set(0)
             self.close()
@@ -102,12 +136,57 @@ class MonitorService:
             self._producer.close()
             self._producer = None
         if self._consumer is not None:
-            self._consumer.close()
+            self._consumer.close(autocommit=False)
             self._consumer = None
-        server = getattr(self, "_metrics_server", None)
-        if server is not None:
-            server.shutdown()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
             self._metrics_server = None
+
+    # -- state ------------------------------------------------------------------------------------
+    def _snapshot(self, partition: int) -> Snapshot:
+        offsets = {tp.topic: off for tp, off in self.positions.items() if tp.partition == partition}
+        monitors = self.owned.get(partition, {})
+        return Snapshot(self.config.consumer.group_id, partition, offsets,
+                        {mid: m.state() for mid, m in monitors.items()})
+
+    def checkpoint(self, partitions: set[int] | None = None) -> None:
+        parts = set(self.owned) | {tp.partition for tp in self.positions} if partitions is None else partitions
+        self.checkpoints.write(self._producer, self._consumer, [self._snapshot(p) for p in sorted(parts)])
+
+    def _release(self, partitions: set[int]) -> None:
+        """Revocation: a final snapshot, then forget, so the next owner starts exactly here."""
+        mine = {p for p in partitions if p in self.owned or any(tp.partition == p for tp in self.positions)}
+        if mine and self._producer is not None:
+            self.checkpoint(mine)
+        for p in partitions:
+            self.owned.pop(p, None)
+        self.positions = {tp: off for tp, off in self.positions.items() if tp.partition not in partitions}
+
+    def _adopt(self, assigned) -> None:
+        """Assignment: restore each partition's latest snapshot and seek to the offsets it reflects."""
+        partitions = {tp.partition for tp in assigned}
+        snapshots = self.checkpoints.read(partitions)
+        for p in partitions:
+            self.owned[p] = {}
+            snap = snapshots.get(p)
+            if snap is None:
+                continue
+            for model_id, state in snap.models.items():
+                if model_id in self.models:
+                    self._monitor(p, model_id).load(state)
+        for tp in assigned:
+            snap = snapshots.get(tp.partition)
+            if snap is not None and tp.topic in snap.offsets:
+                self._consumer.seek(tp, snap.offsets[tp.topic])
+                self.positions[tp] = snap.offsets[tp.topic]
+        log.info("assigned partitions %s (restored %d snapshot(s))", sorted(partitions), len(snapshots))
+
+    def _monitor(self, partition: int, model_id: str) -> ModelMonitor:
+        monitors = self.owned.setdefault(partition, {})
+        monitor = monitors.get(model_id)
+        if monitor is None:
+            monitor = monitors[model_id] = ModelMonitor(self.models[model_id], self.config.alerts, self.metrics)
+        return monitor
 
     # -- one batch --------------------------------------------------------------------------------
     def process(self, records: dict[TopicPartition, list]) -> list[DriftAlert]:
@@ -117,6 +196,7 @@ class MonitorService:
         for tp, messages in records.items():
             size += len(messages)
             alerts += self._process_partition(tp, messages)
+            self.positions[tp] = messages[-1].offset + 1
         for alert in alerts:
             self._producer.send(self.config.topics.alerts, key=alert.model_id.encode(), value=encode(alert))
             self.metrics.alerts.labels(alert.model_id, alert.kind, alert.signal, alert.severity).inc()
@@ -124,6 +204,7 @@ class MonitorService:
             if self.on_alert:
                 self.on_alert(alert)
         self.batches += 1
+        self.checkpoints.count(size)
         self.metrics.batch_size.observe(size)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return alerts
@@ -138,12 +219,12 @@ class MonitorService:
             by_model[event.model_id].append(j)
         alerts = []
         for model_id, js in by_model.items():
-            monitor = self.monitors.get(model_id)
-            if monitor is None:
+            if model_id not in self.models:
                 for j in js:
                     self._dead.send(messages[decoded.indices[j]], "unknown_model",
                                     f"model_id {model_id!r} is not in the configuration's models")
                 continue
+            monitor = self._monitor(tp.partition, model_id)
             events = [decoded.events[j] for j in js]
             batch = Batch(tp.topic, tp.partition, [messages[decoded.indices[j]].offset for j in js],
                           [e.timestamp for e in events])

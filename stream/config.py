@@ -131,6 +131,12 @@ class ModelConfig(_Frozen):
         return features
 
 
+class CheckpointConfig(_Frozen):
+    # Whichever comes first; on a crash, at most this much is replayed from the last snapshot.
+    every_events: int = Field(20_000, ge=1)
+    every_seconds: float = Field(5.0, gt=0)
+
+
 class AlertPolicy(_Frozen):
     cooldown_seconds: float = Field(300.0, ge=0, description="Event-time quiet period per signal after an alert.")
     critical_ratio: float = Field(2.0, gt=1, description="statistic/threshold at or above which an alert is critical.")
@@ -145,6 +151,7 @@ class Config(_Frozen):
     kafka: KafkaConfig = KafkaConfig()
     topics: TopicsConfig = TopicsConfig()
     consumer: ConsumerConfig = ConsumerConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
     models: tuple[ModelConfig, ...]
     alerts: AlertPolicy = AlertPolicy()
     metrics: MetricsConfig = MetricsConfig()
