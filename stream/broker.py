@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -89,11 +90,15 @@ def _die_with_parent() -> None:
         pass
 
 
+SCRAM_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+
+
 class LocalKafka:
     """A single-node KRaft broker in a temporary folder; stop() leaves no process and no files."""
 
     def __init__(self, port: int | None = None, *, heap: str = HEAP, extra_properties: dict[str, str] | None = None,
-                 listener_protocol: str = "PLAINTEXT", jaas: str | None = None, format_args: tuple[str, ...] = ()):
+                 listener_protocol: str = "PLAINTEXT", jaas: str | None = None, format_args: tuple[str, ...] = (),
+                 client_settings: dict[str, object] | None = None):
         self.port = port
         self.heap = heap
         self.extra_properties = extra_properties or {}
@@ -101,8 +106,57 @@ class LocalKafka:
         self.jaas = jaas
         # e.g. ("--add-scram", "SCRAM-SHA-256=[name=alice,password=...]"): users must exist before first start.
         self.format_args = tuple(format_args)
+        # kafka-python security settings the readiness check connects with (a SASL listener needs credentials).
+        self.client_settings = dict(client_settings or {})
         self._proc: subprocess.Popen | None = None
         self._dir: Path | None = None
+
+    @classmethod
+    def with_scram(cls, users: dict[str, str], *, admin: str = "admin", admin_password: str | None = None,
+                   inter_broker_mechanism: str = "SCRAM-SHA-512", port: int | None = None,
+                   tls: dict[str, str] | None = None, **options) -> LocalKafka:
+        """A broker whose client listener wants SASL/SCRAM; the controller listener stays PLAINTEXT.
+
+        Every user in `users` (and the admin the broker itself and the readiness check use) gets
+        credentials for both SCRAM-SHA-512 and SCRAM-SHA-256, written into the metadata log at format
+        time. `tls` ({"keystore": path, "password": ...}) makes the listener SASL_SSL.
+        """
+        admin_password = admin_password or secrets.token_urlsafe(16)
+        everyone = {**users, admin: admin_password}
+        for name, password in everyone.items():
+            # StorageTool parses "[name=...,password=...]"; these characters would split the entry.
+            if any(c in name + password for c in ',[]="'):
+                raise ValueError(f"SCRAM user {name!r}: names and passwords may not contain , [ ] = or \"")
+        format_args: list[str] = []
+        for mechanism in SCRAM_MECHANISMS:
+            for name, password in everyone.items():
+                format_args += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
+        protocol = "SASL_SSL" if tls else "SASL_PLAINTEXT"
+        listener = protocol.lower()
+        module = "org.apache.kafka.common.security.scram.ScramLoginModule required"
+        props = {
+            "sasl.enabled.mechanisms": ",".join(SCRAM_MECHANISMS),
+            "sasl.mechanism.inter.broker.protocol": inter_broker_mechanism,
+        }
+        for mechanism in SCRAM_MECHANISMS:
+            # Server side, per listener and mechanism; the inter-broker mechanism also logs the broker in as admin.
+            login = f' username="{admin}" password="{admin_password}"' if mechanism == inter_broker_mechanism else ""
+            props[f"listener.name.{listener}.{mechanism.lower()}.sasl.jaas.config"] = f"{module}{login};"
+        client = {"security_protocol": protocol, "sasl_mechanism": inter_broker_mechanism,
+                  "sasl_plain_username": admin, "sasl_plain_password": admin_password}
+        if tls:
+            props |= {
+                "ssl.keystore.location": tls["keystore"], "ssl.keystore.password": tls["password"],
+                "ssl.keystore.type": tls.get("keystore_type", "PKCS12"),
+                "ssl.truststore.location": tls.get("truststore", tls["keystore"]),
+                "ssl.truststore.password": tls.get("truststore_password", tls["password"]),
+                "ssl.truststore.type": tls.get("truststore_type", tls.get("keystore_type", "PKCS12")),
+                "ssl.endpoint.identification.algorithm": "",
+            }
+            client |= {"ssl_cafile": tls["cafile"], "ssl_check_hostname": False} if "cafile" in tls else {}
+        props |= options.pop("extra_properties", {})
+        return cls(port, listener_protocol=protocol, extra_properties=props, format_args=tuple(format_args),
+                   client_settings=client, **options)
 
     @property
     def bootstrap(self) -> str:
@@ -201,10 +255,11 @@ class LocalKafka:
                 pass
         except OSError:
             return False
-        if self.listener_protocol != "PLAINTEXT":
-            return True  # the port is open; a SASL handshake needs credentials this check does not have
+        if self.listener_protocol != "PLAINTEXT" and not self.client_settings:
+            return True  # the port is open; a SASL handshake needs credentials this check was not given
         try:
-            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000,
+                                     bootstrap_timeout_ms=3000, **self.client_settings)
         except (KafkaError, OSError):
             return False
         try:
