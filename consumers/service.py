@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, start_http_server
 
 from stream.codec import BatchDecoder, encode
@@ -124,7 +125,7 @@ class MonitorService:
                 if records:
                     self.process(records)
                 if self.checkpoints.due():
-                    self.checkpoint()
+                    self._try_checkpoint()
             self.checkpoint()
         finally:
             self.metrics.up.set(0)
@@ -152,6 +153,14 @@ class MonitorService:
     def checkpoint(self, partitions: set[int] | None = None) -> None:
         parts = set(self.owned) | {tp.partition for tp in self.positions} if partitions is None else partitions
         self.checkpoints.write(self._producer, self._consumer, [self._snapshot(p) for p in sorted(parts)])
+
+    def _try_checkpoint(self) -> None:
+        """A checkpoint that fails (broker away) is retried at the next batch; the snapshot it may
+        have written is still consistent, since restore seeks to the snapshot's own offsets."""
+        try:
+            self.checkpoint()
+        except KafkaError as exc:
+            log.warning("checkpoint failed, will retry: %s", exc)
 
     def _release(self, partitions: set[int]) -> None:
         """Revocation: a final snapshot, then forget, so the next owner starts exactly here."""

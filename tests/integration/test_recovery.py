@@ -1,0 +1,130 @@
+"""Nothing lost, nothing counted twice: SIGKILL crashes, a rebalance, a broker restart, hostile input."""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+from kafka import KafkaProducer
+
+from stream.events import DriftAlert, FeatureEvent
+from stream.kafka_clients import ensure_topics
+from tests.integration.helpers import make_config, read_topic
+from tests.integration.service_process import (ServiceProcess, committed, detector_counts, final_snapshots,
+                                               wait_until_committed, write_config)
+
+pytestmark = [pytest.mark.integration, pytest.mark.recovery]
+
+T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+FEATURES = [{"name": "x"}, {"name": "y"}, {"name": "z", "type": "categorical"}]
+
+
+def event_log(models: list[str], n: int, seed: int) -> list[FeatureEvent]:
+    """A fixed log with drift at known points: x shifts at 40%, z changes mix at 70%, y never moves."""
+    rng = np.random.default_rng(seed)
+    events = []
+    for m, model_id in enumerate(models):
+        x = np.where(np.arange(n) >= 0.4 * n, rng.normal(1.0, 1, n), rng.normal(0, 1, n))
+        y = rng.standard_t(4, n)
+        z = np.where(np.arange(n) >= 0.7 * n, rng.choice(["a", "b", "c"], n, p=[0.2, 0.2, 0.6]),
+                     rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2]))
+        events += [FeatureEvent(event_id=f"{model_id}-{i}", model_id=model_id,
+                                timestamp=T0 + timedelta(seconds=i),
+                                features={"x": float(x[i]), "y": float(y[i]), "z": str(z[i])}) for i in range(n)]
+    return events
+
+
+def publish(bootstrap: str, topic: str, events: list[FeatureEvent]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    for e in events:
+        producer.send(topic, key=e.model_id.encode(), value=e.model_dump_json().encode())
+    producer.flush()
+    producer.close()
+
+
+def run_config(bootstrap: str, suffix: str, run: str, models: list[str], partitions: int = 3):
+    config = make_config(bootstrap, suffix, [{"model_id": m, "features": FEATURES} for m in models],
+                         checkpoint={"every_events": 1500, "every_seconds": 1.0})
+    topics = config.topics.model_copy(update={"alerts": f"t{suffix}.alerts.{run}", "partitions": partitions})
+    consumer = config.consumer.model_copy(update={"group_id": f"g{suffix}.{run}", "max_poll_records": 500})
+    return config.model_copy(update={"topics": topics, "consumer": consumer})
+
+
+def alert_ids(bootstrap: str, topic: str) -> set[str]:
+    records = read_topic(bootstrap, topic, until=lambda r: False, timeout_s=3)
+    return {DriftAlert.model_validate_json(r.value).alert_id for r in records}
+
+
+def single_run(bootstrap, suffix, models, total, tmp_path, partitions=3) -> tuple[set[str], dict]:
+    config = run_config(bootstrap, suffix, "reference", models, partitions)
+    service = ServiceProcess(write_config(config, tmp_path / "reference.yaml"), tmp_path / "reference.log").start()
+    try:
+        wait_until_committed(bootstrap, config.consumer.group_id, config.topics.features, partitions, total, [service])
+    finally:
+        assert service.terminate() == 0, service.log_tail()
+    return alert_ids(bootstrap, config.topics.alerts), detector_counts(final_snapshots(config))
+
+
+def test_sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice(kafka_bootstrap, unique, tmp_path):
+    models, n = ["alpha", "beta"], 12_000
+    total = len(models) * n
+    base = run_config(kafka_bootstrap, unique, "reference", models)
+    ensure_topics(base.kafka, base.topics)
+    publish(kafka_bootstrap, base.topics.features, event_log(models, n, seed=11))
+
+    expected_ids, expected_counts = single_run(kafka_bootstrap, unique, models, total, tmp_path)
+    assert expected_ids, "the reference run must see the injected drift"
+    assert all(count == n for count in expected_counts.values()), expected_counts
+
+    config = run_config(kafka_bootstrap, unique, "crashing", models)
+    path = write_config(config, tmp_path / "crashing.yaml")
+    group, topic = config.consumer.group_id, config.topics.features
+    rng = random.Random(5)
+    kills = 0
+    service = ServiceProcess(path, tmp_path / "crashing.log").start()
+    while kills < 6:
+        progress = committed(kafka_bootstrap, group, topic, 3)
+        deadline = time.monotonic() + 60
+        while committed(kafka_bootstrap, group, topic, 3) == progress and progress < total:
+            assert service.alive(), service.log_tail()
+            assert time.monotonic() < deadline, "no progress between kills"
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.8))   # kill at a random moment between checkpoints
+        service.kill()
+        kills += 1
+        service = ServiceProcess(path, tmp_path / "crashing.log").start()
+    wait_until_committed(kafka_bootstrap, group, topic, 3, total, [service])
+    assert service.terminate() == 0, service.log_tail()
+
+    assert alert_ids(kafka_bootstrap, config.topics.alerts) == expected_ids
+    assert detector_counts(final_snapshots(config)) == expected_counts
+
+
+def test_a_rebalance_hands_partitions_over_with_their_state(kafka_bootstrap, unique, tmp_path):
+    models, n = [f"m{i}" for i in range(6)], 5_000
+    total = len(models) * n
+    base = run_config(kafka_bootstrap, unique, "reference", models, partitions=6)
+    ensure_topics(base.kafka, base.topics)
+    publish(kafka_bootstrap, base.topics.features, event_log(models, n, seed=12))
+    expected_ids, expected_counts = single_run(kafka_bootstrap, unique, models, total, tmp_path, partitions=6)
+    assert expected_ids
+
+    config = run_config(kafka_bootstrap, unique, "pair", models, partitions=6)
+    path = write_config(config, tmp_path / "pair.yaml")
+    first = ServiceProcess(path, tmp_path / "first.log").start()
+    second = ServiceProcess(path, tmp_path / "second.log").start()
+    group, topic = config.consumer.group_id, config.topics.features
+    deadline = time.monotonic() + 120
+    while committed(kafka_bootstrap, group, topic, 6) < total // 3:
+        assert first.alive() and second.alive() and time.monotonic() < deadline
+        time.sleep(0.1)
+    assert second.terminate() == 0, second.log_tail()   # leaves the group mid-stream
+    wait_until_committed(kafka_bootstrap, group, topic, 6, total, [first])
+    assert first.terminate() == 0, first.log_tail()
+
+    assert "assigned partitions" in first.log_tail()
+    assert alert_ids(kafka_bootstrap, config.topics.alerts) == expected_ids
+    assert detector_counts(final_snapshots(config)) == expected_counts
