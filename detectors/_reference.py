@@ -30,6 +30,10 @@ class ReferenceSample:
         g[1:2 * k:2] = le
         g[2 * k] = self.size
         self.cdf_at_code = g / self.size
+        # Mid-rank CDF value of a value with each code (see mid_cdf).
+        mid = self.cdf_at_code.copy()
+        mid[1:2 * k:2] = (g[0:2 * k:2] + g[1:2 * k:2]) / (2.0 * self.size)
+        self.mid_cdf_at_code = mid
         self.n_codes = 2 * k + 1
         self.has_ties = k < self.size
 

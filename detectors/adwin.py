@@ -11,6 +11,7 @@ from detectors._params import check_choice, check_float, check_int, numeric_refe
 from detectors._streaming import NumericDetector
 
 _GAIN = 100.0
+_HISTORY = 1024  # blocks kept to describe a detected cut
 
 
 class ADWIN(NumericDetector):
@@ -93,7 +94,7 @@ class ADWIN(NumericDetector):
                               min_window_length=self.min_window_length, grace_period=self.grace_period)
             for _ in range(n)
         ]
-        self._sums = [[0, 0.0, 0.0] for _ in range(n)]  # blocks, sum, sum of squares since restart
+        self._recent = [np.empty(0) for _ in range(n)]  # last block values fed, to describe a cut
         self._pending = np.empty(0, dtype=np.float64)  # values of the block being filled
 
     def _after_alarm(self) -> None:
@@ -113,32 +114,35 @@ class ADWIN(NumericDetector):
         if len(self._windows) == 2:
             channels.append(np.abs(2.0 * rows - 1.0).sum(axis=1) / b * scale)
         columns = [c.tolist() for c in channels]
-        sums, windows = self._sums, self._windows
-        # Running sums are kept block by block so they never depend on how the stream was batched.
+        windows = self._windows
         for j in range(full):
             for c, window in enumerate(windows):
-                v = columns[c][j]
-                s = sums[c]
-                s[0] += 1
-                s[1] += v
-                s[2] += v * v
-                if window.update(v):
-                    self._record_cut(c)
+                if window.update(columns[c][j]):
+                    self._describe_cut(np.concatenate([self._recent[c], channels[c][: j + 1]]), scale)
                     return (j + 1) * b - held, True
+        self._recent = [np.concatenate([r, c])[-_HISTORY:] for r, c in zip(self._recent, channels)]
         self._pending = seq[full * b:]
         return len(values), False
 
-    def _record_cut(self, c: int) -> None:
-        """Difference of means at the cut just made, and ADWIN's bound for it."""
-        count, total, squares = self._sums[c]
-        window = self._windows[c]
-        n1, t1 = window.get_width(), window.get_total()
-        n0 = count - n1
-        if n0 <= 0 or n1 <= 0:
+    def _describe_cut(self, fed: np.ndarray, scale: float) -> None:
+        """Report the cut ADWIN's test passes by the widest margin on the recent blocks.
+
+        River does not expose the cut it found, so it is recomputed here with ADWIN's bound:
+        ``statistic`` is the difference of means either side (in units of u), ``threshold`` the bound.
+        """
+        fed = fed[-_HISTORY:]
+        n = len(fed)
+        mwl = self.min_window_length
+        if n < 2 * mwl or n < 2:
             return
-        scale = math.sqrt(self.block) * _GAIN
-        self._statistic = abs((total - t1) / n0 - t1 / n1) / scale
-        variance = max(squares / count - (total / count) ** 2, 0.0)
-        d = math.log(2.0 * math.log(count) / (self.delta / len(self._windows)))
-        m = 1.0 / max(n0 - self.min_window_length + 1, 1) + 1.0 / max(n1 - self.min_window_length + 1, 1)
-        self._threshold = (math.sqrt(2.0 * m * variance * d) + 2.0 / 3.0 * d * m) / scale
+        cum = np.cumsum(fed)
+        n0 = np.arange(mwl, n - mwl + 1)
+        n0 = n0[(n0 > 0) & (n0 < n)]
+        n1 = n - n0
+        diff = np.abs(cum[n0 - 1] / n0 - (cum[-1] - cum[n0 - 1]) / n1)
+        d = math.log(2.0 * math.log(n) / (self.delta / len(self._windows))) if n > 1 else 1.0
+        m = 1.0 / np.maximum(n0 - mwl + 1, 1) + 1.0 / np.maximum(n1 - mwl + 1, 1)
+        bound = np.sqrt(2.0 * m * fed.var() * d) + 2.0 / 3.0 * d * m
+        best = int(np.argmax(diff - bound))
+        self._statistic = float(diff[best] / scale)
+        self._threshold = float(bound[best] / scale)

@@ -13,14 +13,39 @@ from detectors._reference import test_ends, window_counts
 from detectors.base import Detector
 
 
+def chi2_survival(x: float, df: int) -> float:
+    """P(chi-square with df degrees of freedom > x), from the closed forms for integer df."""
+    if x <= 0:
+        return 1.0
+    half = x / 2.0
+    if df % 2 == 0:
+        term, total = 1.0, 1.0
+        for i in range(1, df // 2):
+            term *= half / i
+            total += term
+        return math.exp(-half) * total
+    total, term = 0.0, math.sqrt(2.0 * x / math.pi)
+    for i in range(df // 2):
+        if i:
+            term *= x / (2 * i + 1)
+        total += term
+    return math.erfc(math.sqrt(half)) + math.exp(-half) * total
+
+
 def chi2_quantile(df: int, upper_tail: float) -> float:
-    """Upper-tail chi-square quantile: exact for df = 1, Wilson-Hilferty otherwise."""
+    """The x with P(chi-square(df) > x) = upper_tail, by bisection on the exact survival function."""
     z = NormalDist().inv_cdf(1.0 - upper_tail)
-    if df == 1:
-        z = NormalDist().inv_cdf(1.0 - upper_tail / 2.0)
-        return z * z
     a = 2.0 / (9.0 * df)
-    return df * (1.0 - a + z * math.sqrt(a)) ** 3
+    guess = max(df * (1.0 - a + z * math.sqrt(a)) ** 3, 1e-9)  # Wilson-Hilferty, to bracket
+    lo, hi = guess / 2.0, guess * 2.0
+    while chi2_survival(hi, df) > upper_tail:
+        hi *= 2.0
+    while chi2_survival(lo, df) < upper_tail:
+        lo /= 2.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if chi2_survival(mid, df) > upper_tail else (lo, mid)
+    return hi
 
 
 def _missing(x) -> bool:

@@ -10,6 +10,15 @@ from detectors._reference import test_ends
 from detectors._streaming import NumericDetector
 
 
+def calibration_size(m: int) -> int:
+    """Round a reference size down to two significant digits, so few distinct sizes need simulating.
+
+    A smaller reference gives a larger threshold, so rounding down errs on the quiet side.
+    """
+    digits = max(len(str(m)) - 2, 0)
+    return m // 10**digits * 10**digits
+
+
 class KS(NumericDetector):
     """Sliding-window two-sample Kolmogorov-Smirnov test against a reference sample.
 
@@ -51,16 +60,17 @@ class KS(NumericDetector):
     >>> det = detectors.create("ks", reference=rng.normal(size=1000))
     >>> stream = np.concatenate([rng.normal(size=5000), rng.normal(0.5, 1.0, size=3000)])
     >>> det.update_many(stream)
-    array([5199])
+    array([5349])
     >>> round(det.statistic, 3), round(det.threshold, 3)
-    (0.055, 0.11)
+    (0.048, 0.114)
     """
 
     kind = "ks"
+    _PRIOR_BLOCKS = 20.0  # pseudo-blocks of independent values behind the spread estimate
 
     def __init__(self, *, reference=None, window: int = 1000, stride: int | None = None,
                  reference_size: int = 1000, arl: float = 1e7, min_distance: float = 0.05,
-                 max_reference: int = 5000, seed: int = 0):
+                 max_reference: int = 5000, block: int = 32, seed: int = 0):
         self.window = check_int("ks", "window", window, minimum=20, example=1000)
         self.stride = check_int("ks", "stride", self.window // 20 if stride is None else stride,
                                 minimum=1, example=self.window // 20)
@@ -72,18 +82,23 @@ class KS(NumericDetector):
         self.min_distance = check_float("ks", "min_distance", min_distance, low=0.0, high=1.0,
                                         low_open=False, example=0.05)
         self.max_reference = check_int("ks", "max_reference", max_reference, minimum=20, example=5000)
+        self.block = check_int("ks", "block", block, minimum=1, example=32)
         self.seed = check_int("ks", "seed", seed, minimum=0, example=0)
         self.reference = numeric_reference("ks", reference, minimum=20)
         self._max_reference = self.max_reference
         self.reset()
 
     def _on_reference(self) -> None:
-        simulated = calibrated_threshold(self.window, self._ref.size, self.stride, self.arl, self.seed)
-        self._threshold = max(simulated, self.min_distance)
+        self._base_threshold = calibrated_threshold(self.window, calibration_size(self._ref.size), self.stride,
+                                                    self.arl, self.seed)
+        self._threshold = max(self._base_threshold, self.min_distance)
 
     def _reset_monitor(self) -> None:
         self._codes = np.empty(0, dtype=np.int32)  # last codes since re-arm, at most `window`
         self._k = 0  # values monitored since re-arm
+        self._pending_u = np.empty(0, dtype=np.float64)  # CDF values of the block being filled
+        self._spread = [0, 0.0, 0.0]  # blocks, mean, sum of squared deviations (Welford)
+        self._inflation = np.ones(1)  # estimate after each of the last blocks, the newest last
 
     def _after_alarm(self) -> None:
         self._relearn_reference()
@@ -91,17 +106,47 @@ class KS(NumericDetector):
     def _monitor(self, values: np.ndarray) -> tuple[int, bool]:
         """Feed values until the first alarm; return (values used, alarmed)."""
         w, k0, held = self.window, self._k, len(self._codes)
-        seq = np.concatenate([self._codes, self._ref.codes(values)])
+        new = self._ref.codes(values)
+        seq = np.concatenate([self._codes, new])
         ends = test_ends(k0, held, len(values), w, self.stride)
+        inflation = self._track_spread(new)
         used, alarmed = len(values), False
         if len(ends):
-            dist = ks_distances(self._ref, seq, w, ends, stop_above=self._threshold)
-            over = np.flatnonzero(dist > self._threshold)
+            # A test after value number k uses the spread of the blocks completed before its window
+            # (by value k - window), so values under test cannot inflate their own threshold.
+            lagged = (k0 - held + ends + 1 - w) // self.block
+            rows = np.maximum(lagged - (self._spread[0] - len(inflation) + 1), 0)
+            limits = np.maximum(self._base_threshold * np.sqrt(inflation[rows]), self.min_distance)
+            dist = ks_distances(self._ref, seq, w, ends, stop_above=self._base_threshold)
+            over = np.flatnonzero(dist > limits[: len(dist)])
+            last = over[0] if len(over) else len(dist) - 1
+            self._statistic, self._threshold = float(dist[last]), float(limits[last])
             if len(over):
-                used, alarmed = int(ends[over[0]]) - held + 1, True
-                self._statistic = float(dist[over[0]])
-            else:
-                self._statistic = float(dist[-1])
+                used, alarmed = int(ends[last]) - held + 1, True
         self._codes = seq[max(0, held + used - w): held + used]
         self._k = k0 + used
         return used, alarmed
+
+    def _track_spread(self, new_codes: np.ndarray) -> np.ndarray:
+        """Variance inflation of the stream's CDF values, from their block means (1 when independent).
+
+        Returns the estimates after each of the recent blocks, the last for ``self._spread[0]`` blocks.
+        """
+        b = self.block
+        u = np.concatenate([self._pending_u, self._ref.mid_cdf_at_code[new_codes]])
+        full = len(u) // b
+        means = (u[: full * b].reshape(full, b).sum(axis=1) / b - 0.5) * np.sqrt(12.0 * b)
+        n, mean, m2 = self._spread
+        prior = self._PRIOR_BLOCKS
+        out = []
+        for v in means.tolist():
+            n += 1
+            step = v - mean
+            mean += step / n
+            m2 += step * (v - mean)
+            out.append(max(1.0, (prior + m2) / (prior + n)))
+        self._spread = [n, mean, m2]
+        self._pending_u = u[full * b:]
+        inflation = np.concatenate([self._inflation, out]) if out else self._inflation
+        self._inflation = inflation[-(self.window // b + 2):]
+        return inflation
