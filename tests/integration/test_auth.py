@@ -30,6 +30,12 @@ WRONG = "not-Alice-Pass-2b8e1d"
 FAIL_FAST_S = 5.0  # kafka-python alone would retry a refused login for its 30 s bootstrap timeout
 
 
+def debug_logs(caplog) -> None:
+    """Capture everything, kafka-python included (`streamdrift` commands set the "kafka" logger to WARNING)."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="kafka")
+
+
 @pytest.fixture(scope="module")
 def scram_broker():
     broker = LocalKafka.with_scram({USER: PASSWORD})
@@ -82,7 +88,7 @@ def round_trip(kafka: KafkaConfig, suffix: str) -> None:
 
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-512", "SCRAM-SHA-256"])
 def test_right_credentials_round_trip_through_our_clients_and_the_sdk(scram_broker, unique, mechanism, caplog):
-    caplog.set_level(logging.DEBUG)
+    debug_logs(caplog)
     round_trip(sasl(scram_broker, mechanism=mechanism), unique)
     # kafka-python's admin client logs its configuration, password included, at DEBUG; we mask it.
     assert "Starting KafkaAdminClient with configuration" in caplog.text
@@ -99,7 +105,7 @@ FACTORIES = {
 
 @pytest.mark.parametrize("what", FACTORIES)
 def test_wrong_password_is_refused_fast_and_clearly_without_showing_it(scram_broker, caplog, what):
-    caplog.set_level(logging.DEBUG)
+    debug_logs(caplog)
     kafka = sasl(scram_broker, password=WRONG)
     started = time.monotonic()
     with pytest.raises(BrokerError) as refused:
@@ -117,7 +123,7 @@ def test_wrong_password_is_refused_fast_and_clearly_without_showing_it(scram_bro
 
 
 def test_unknown_user_and_wrong_mechanism_are_refused(scram_broker, caplog):
-    caplog.set_level(logging.DEBUG)
+    debug_logs(caplog)
     with pytest.raises(BrokerError, match="authentication failed for user 'mallory'"):
         make_admin(sasl(scram_broker, user="mallory"))
     with pytest.raises(BrokerError, match="does not enable PLAIN"):
@@ -126,7 +132,7 @@ def test_unknown_user_and_wrong_mechanism_are_refused(scram_broker, caplog):
 
 
 def test_monitor_service_with_wrong_credentials_does_not_start(scram_broker, unique, caplog):
-    caplog.set_level(logging.DEBUG)
+    debug_logs(caplog)
     kafka = sasl(scram_broker, password=WRONG).model_dump(mode="json")
     kafka["sasl_password"] = WRONG  # model_dump masks the SecretStr
     config = make_config(scram_broker, unique, [{"model_id": "m", "features": [{"name": "x"}]}], kafka=kafka)
@@ -156,7 +162,7 @@ def _self_signed(folder, password: str) -> dict[str, str]:
 
 
 def test_sasl_over_tls(tmp_path, unique, caplog):
-    caplog.set_level(logging.DEBUG)
+    debug_logs(caplog)
     tls = _self_signed(tmp_path, "store-pass-1")
     broker = LocalKafka.with_scram({USER: PASSWORD}, tls=tls)
     broker.start(progress=lambda msg: None)

@@ -19,6 +19,12 @@ TLS_FILES = {"ssl_cafile": "/etc/kafka/ca.pem", "ssl_certfile": "/etc/kafka/clie
 SASL = {"sasl_mechanism": "SCRAM-SHA-512", "sasl_username": "alice", "sasl_password": SECRET}
 
 
+def debug_logs(caplog) -> None:
+    """Capture everything, kafka-python included (`streamdrift` commands set the "kafka" logger to WARNING)."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="kafka")
+
+
 def test_plaintext_has_no_security_settings():
     kwargs = client_kwargs(KafkaConfig(bootstrap_servers="a:9092,b:9092", **TLS_FILES))
     assert kwargs["bootstrap_servers"] == ["a:9092", "b:9092"]
@@ -60,7 +66,7 @@ def test_the_config_never_shows_the_password():
 
 
 def test_kafka_python_logs_that_would_show_the_password_are_masked(caplog):
-    caplog.set_level(logging.DEBUG)
+    debug_logs(caplog)
     kwargs = client_kwargs(KafkaConfig(security_protocol="SASL_PLAINTEXT", **SASL))
     # What KafkaAdminClient logs at DEBUG, and what the protocol logger prints for a SASL/PLAIN token.
     logging.getLogger("kafka.admin.client").debug("Starting KafkaAdminClient with configuration: %s", kwargs)
