@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from stream.config import CheckpointConfig, KafkaConfig, TopicsConfig
 from stream.kafka_clients import make_consumer
 from stream.metrics import ServiceMetrics
+
+from .outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -73,21 +75,19 @@ class Checkpoints:
         return (self._events_since >= self.policy.every_events
                 or (self._events_since > 0 and time.monotonic() - self._last >= self.policy.every_seconds))
 
-    def write(self, producer: KafkaProducer, consumer: KafkaConsumer, snapshots: list[Snapshot]) -> None:
-        """Flush outputs, write the snapshots, then commit the offsets they carry."""
+    def write(self, outbox: Outbox, snapshots: list[Snapshot]) -> None:
+        """Write the snapshots after the outputs they follow, then commit the offsets they carry."""
         if not snapshots:
             return
-        producer.flush()
+        if not outbox.transactional:
+            outbox.producer.flush()   # alerts and dead letters are durable before the state that follows them
         now = datetime.now(timezone.utc).isoformat()
         for snap in snapshots:
             snap.written_at = now
-            producer.send(self.topics.state, key=self.key(snap.partition), value=snap.encode(),
-                          partition=self.state_partition(snap.partition))
-        producer.flush()
-        offsets = {TopicPartition(topic, snap.partition): OffsetAndMetadata(offset, "", -1)
-                   for snap in snapshots for topic, offset in snap.offsets.items()}
-        if offsets:
-            consumer.commit(offsets)
+            outbox.send(self.topics.state, key=self.key(snap.partition), value=snap.encode(),
+                        partition=self.state_partition(snap.partition))
+        outbox.commit({TopicPartition(topic, snap.partition): OffsetAndMetadata(offset, "", -1)
+                       for snap in snapshots for topic, offset in snap.offsets.items()})
         self.metrics.checkpoints.inc(len(snapshots))
         self._events_since = 0
         self._last = time.monotonic()
@@ -98,7 +98,8 @@ class Checkpoints:
             return {}
         wanted = {self.key(p): p for p in partitions}
         found: dict[int, Snapshot] = {}
-        reader = make_consumer(self.kafka, enable_auto_commit=False)
+        # read_committed: a snapshot from an aborted transaction never existed.
+        reader = make_consumer(self.kafka, enable_auto_commit=False, isolation_level="read_committed")
         try:
             tps = sorted({TopicPartition(self.topics.state, self.state_partition(p)) for p in partitions})
             reader.assign(tps)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
 from stream.metrics import ServiceMetrics
+
+from .outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +18,8 @@ SOURCE_HEADER = "streamdrift.source"
 
 
 class DeadLetters:
-    def __init__(self, producer: KafkaProducer, topic: str, metrics: ServiceMetrics):
-        self.producer = producer
+    def __init__(self, outbox: Outbox, topic: str, metrics: ServiceMetrics):
+        self.outbox = outbox
         self.topic = topic
         self.metrics = metrics
 
@@ -31,6 +32,6 @@ class DeadLetters:
             (SOURCE_HEADER, source.encode()),
             *[(k, v) for k, v in (record.headers or []) if not k.startswith("streamdrift.")],
         ]
-        self.producer.send(self.topic, key=record.key, value=record.value, headers=headers)
+        self.outbox.send(self.topic, key=record.key, value=record.value, headers=headers)
         self.metrics.dead_letters.labels(reason).inc()
         log.warning("dead-lettered %s: %s (%s)", source, reason, detail)

@@ -23,6 +23,7 @@ from stream.metrics import ServiceMetrics
 from .checkpoint import Checkpoints, Snapshot
 from .dead_letter import DeadLetters
 from .monitor import Batch, ModelMonitor
+from .outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ class _Rebalance(ConsumerRebalanceListener):
 
 
 class MonitorService:
-    """At-least-once with consistent state: outputs are flushed, state is snapshotted, then offsets commit.
+    """Exactly-once by default: alerts, dead letters, state snapshots and consumed offsets commit in one
+    Kafka transaction (or, with delivery at_least_once, outputs are flushed before offsets commit).
 
     Monitors live per partition number: a model's three streams are keyed by model_id onto the same
     partition of each topic, and the range assignor hands those partitions to the same consumer.
@@ -66,6 +68,7 @@ class MonitorService:
         self._consumer = None
         self._producer = None
         self._dead = None
+        self._outbox = None
         self._metrics_server = None
         self.batches = 0
 
@@ -88,10 +91,16 @@ class MonitorService:
     def connect(self) -> None:
         cfg = self.config
         ensure_topics(cfg.kafka, cfg.topics)
-        self._producer = make_producer(cfg.kafka)
+        transactional = cfg.consumer.delivery == "exactly_once"
+        txn = ({"transactional_id": f"streamdrift-{cfg.consumer.group_id}-{cfg.consumer.instance_id}",
+                "transaction_timeout_ms": cfg.consumer.transaction_timeout_ms} if transactional else {})
+        self._producer = make_producer(cfg.kafka, **txn)
         self._consumer = make_consumer(
             cfg.kafka,
             group_id=cfg.consumer.group_id,
+            group_instance_id=cfg.consumer.instance_id,
+            session_timeout_ms=cfg.consumer.session_timeout_ms,
+            isolation_level="read_committed",
             enable_auto_commit=False,
             auto_offset_reset=cfg.consumer.auto_offset_reset,
             max_poll_records=cfg.consumer.max_poll_records,
@@ -100,8 +109,9 @@ class MonitorService:
             max_partition_fetch_bytes=max(1_048_576, cfg.consumer.max_message_bytes * 2),
         )
         self._await_partitions(cfg.topics.partitions)
+        self._outbox = Outbox(self._producer, self._consumer, transactional)
         self._consumer.subscribe(list(self.roles), listener=_Rebalance(self))
-        self._dead = DeadLetters(self._producer, cfg.topics.dead_letter, self.metrics)
+        self._dead = DeadLetters(self._outbox, cfg.topics.dead_letter, self.metrics)
 
     def _await_partitions(self, count: int, timeout_s: float = 30.0) -> None:
         """Topics just created may not have leaders yet; joining the group then would assign nothing."""
@@ -152,15 +162,27 @@ class MonitorService:
 
     def checkpoint(self, partitions: set[int] | None = None) -> None:
         parts = set(self.owned) | {tp.partition for tp in self.positions} if partitions is None else partitions
-        self.checkpoints.write(self._producer, self._consumer, [self._snapshot(p) for p in sorted(parts)])
+        self.checkpoints.write(self._outbox, [self._snapshot(p) for p in sorted(parts)])
 
     def _try_checkpoint(self) -> None:
-        """A checkpoint that fails (broker away) is retried at the next batch; the snapshot it may
-        have written is still consistent, since restore seeks to the snapshot's own offsets."""
+        """A checkpoint can fail while the broker is away. at_least_once retries at the next batch (a
+        snapshot it may have written is consistent: restore seeks to the snapshot's own offsets).
+        exactly_once aborts the transaction and rewinds state and position to the last snapshot."""
         try:
             self.checkpoint()
         except KafkaError as exc:
-            log.warning("checkpoint failed, will retry: %s", exc)
+            if not self._outbox.transactional:
+                log.warning("checkpoint failed, will retry: %s", exc)
+                return
+            log.warning("checkpoint failed (%s): aborting the transaction, rewinding to the last snapshot", exc)
+            self._outbox.abort()
+            self._rewind()
+
+    def _rewind(self) -> None:
+        assigned = self._consumer.assignment()
+        self.owned.clear()
+        self.positions.clear()
+        self._adopt(assigned, rewinding=True)
 
     def _release(self, partitions: set[int]) -> None:
         """Revocation: a final snapshot, then forget, so the next owner starts exactly here."""
@@ -171,7 +193,7 @@ class MonitorService:
             self.owned.pop(p, None)
         self.positions = {tp: off for tp, off in self.positions.items() if tp.partition not in partitions}
 
-    def _adopt(self, assigned) -> None:
+    def _adopt(self, assigned, rewinding: bool = False) -> None:
         """Assignment: restore each partition's latest snapshot and seek to the offsets it reflects."""
         partitions = {tp.partition for tp in assigned}
         snapshots = self.checkpoints.read(partitions)
@@ -188,6 +210,12 @@ class MonitorService:
             if snap is not None and tp.topic in snap.offsets:
                 self._consumer.seek(tp, snap.offsets[tp.topic])
                 self.positions[tp] = snap.offsets[tp.topic]
+            elif rewinding:
+                committed = self._consumer.committed(tp)
+                if committed is not None:
+                    self._consumer.seek(tp, committed)
+                else:
+                    self._consumer.seek_to_beginning(tp)
         log.info("assigned partitions %s (restored %d snapshot(s))", sorted(partitions), len(snapshots))
 
     def _monitor(self, partition: int, model_id: str) -> ModelMonitor:
@@ -207,7 +235,7 @@ class MonitorService:
             alerts += self._process_partition(tp, messages)
             self.positions[tp] = messages[-1].offset + 1
         for alert in alerts:
-            self._producer.send(self.config.topics.alerts, key=alert.model_id.encode(), value=encode(alert))
+            self._outbox.send(self.config.topics.alerts, key=alert.model_id.encode(), value=encode(alert))
             self.metrics.alerts.labels(alert.model_id, alert.kind, alert.signal, alert.severity).inc()
             log.info("ALERT %s", alert.line())
             if self.on_alert:

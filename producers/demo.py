@@ -28,7 +28,8 @@ def _say(text: str) -> None:
 def _tail_alerts(config, stop: threading.Event, seen: list[DriftAlert]) -> None:
     from kafka import TopicPartition
 
-    consumer = make_consumer(config.kafka, enable_auto_commit=False, consumer_timeout_ms=500)
+    # read_committed: with exactly_once delivery, alerts show up once their transaction commits.
+    consumer = make_consumer(config.kafka, enable_auto_commit=False, isolation_level="read_committed")
     tp = TopicPartition(config.topics.alerts, 0)
     consumer.assign([tp])
     consumer.seek_to_beginning(tp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,6 +62,15 @@ class ConsumerConfig(_Frozen):
     poll_timeout_ms: int = Field(500, ge=10)
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     max_message_bytes: int = Field(1_000_000, ge=64, description="Larger events are dead-lettered.")
+    # exactly_once needs a broker with transactions (any Apache Kafka); at_least_once works everywhere.
+    delivery: Literal["exactly_once", "at_least_once"] = "exactly_once"
+    # Names this instance's transactional producer: stable across restarts so a restart fences and
+    # aborts what a crashed predecessor left open. Give each instance on one host its own.
+    instance_id: str = Field(default_factory=lambda: socket.gethostname(), min_length=1)
+    transaction_timeout_ms: int = Field(30_000, ge=1_000)
+    # Static membership (group.instance.id = instance_id): a restarted instance takes its partitions
+    # straight back; a vanished one hands them over after this long.
+    session_timeout_ms: int = Field(10_000, ge=6_000)
 
 
 DetectorKind = Literal["ks", "adwin", "page_hinkley", "categorical", "ddm", "hddm_w"]
@@ -134,7 +144,7 @@ class ModelConfig(_Frozen):
 class CheckpointConfig(_Frozen):
     # Whichever comes first; on a crash, at most this much is replayed from the last snapshot.
     every_events: int = Field(20_000, ge=1)
-    every_seconds: float = Field(5.0, gt=0)
+    every_seconds: float = Field(2.0, gt=0)   # also the alert latency under exactly_once
 
 
 class AlertPolicy(_Frozen):

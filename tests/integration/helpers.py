@@ -25,7 +25,7 @@ def make_config(bootstrap: str, suffix: str, models: list[dict], **sections) -> 
 
 def read_topic(bootstrap: str, topic: str, *, until: Callable[[list], bool], timeout_s: float = 60.0) -> list:
     """All records of a topic from the beginning, polled until `until(records)` holds or the time is up."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed")
     try:
         deadline = time.monotonic() + timeout_s
         partitions = None

@@ -25,17 +25,31 @@ def write_config(config: Config, path: Path) -> Path:
 
 
 class ServiceProcess:
-    def __init__(self, config_path: Path, log_path: Path):
+    def __init__(self, config_path: Path, log_path: Path, instance_id: str = "instance-0"):
         self.config_path = config_path
         self.log_path = log_path
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "STREAMDRIFT_CONSUMER__INSTANCE_ID": instance_id}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> ServiceProcess:
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "stream.cli", "serve", "--config", str(self.config_path)],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         return self
+
+    def wait_assigned(self, timeout_s: float = 60) -> None:
+        """Until this incarnation has joined the group and restored its partitions."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.alive(), self.log_tail()
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_start)
+                if b"assigned partitions" in log.read():
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"the service did not join its group in {timeout_s:.0f} s:\n{self.log_tail()}")
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -53,14 +54,16 @@ def run_config(bootstrap: str, suffix: str, run: str, models: list[str], partiti
     return config.model_copy(update={"topics": topics, "consumer": consumer})
 
 
-def alert_ids(bootstrap: str, topic: str) -> set[str]:
+def alert_ids(bootstrap: str, topic: str) -> list[str]:
+    """Committed alerts, sorted: with exactly-once delivery a duplicate would show here."""
     records = read_topic(bootstrap, topic, until=lambda r: False, timeout_s=3)
-    return {DriftAlert.model_validate_json(r.value).alert_id for r in records}
+    return sorted(DriftAlert.model_validate_json(r.value).alert_id for r in records)
 
 
-def single_run(bootstrap, suffix, models, total, tmp_path, partitions=3) -> tuple[set[str], dict]:
+def single_run(bootstrap, suffix, models, total, tmp_path, partitions=3) -> tuple[list[str], dict]:
     config = run_config(bootstrap, suffix, "reference", models, partitions)
     service = ServiceProcess(write_config(config, tmp_path / "reference.yaml"), tmp_path / "reference.log").start()
+    service.wait_assigned()
     try:
         wait_until_committed(bootstrap, config.consumer.group_id, config.topics.features, partitions, total, [service])
     finally:
@@ -68,39 +71,63 @@ def single_run(bootstrap, suffix, models, total, tmp_path, partitions=3) -> tupl
     return alert_ids(bootstrap, config.topics.alerts), detector_counts(final_snapshots(config))
 
 
+def publish_paced(bootstrap: str, topic: str, events: list[FeatureEvent], rate: float) -> threading.Thread:
+    """Publish the fixed log at a steady rate in the background, so the service is always mid-stream."""
+    def target():
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+        start = time.monotonic()
+        for i, e in enumerate(events):
+            producer.send(topic, key=e.model_id.encode(), value=e.model_dump_json().encode())
+            if i % 100 == 0:
+                time.sleep(max(0.0, start + i / rate - time.monotonic()))
+        producer.flush()
+        producer.close()
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
 def test_sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice(kafka_bootstrap, unique, tmp_path):
     models, n = ["alpha", "beta"], 12_000
     total = len(models) * n
-    base = run_config(kafka_bootstrap, unique, "reference", models)
-    ensure_topics(base.kafka, base.topics)
-    publish(kafka_bootstrap, base.topics.features, event_log(models, n, seed=11))
-
-    expected_ids, expected_counts = single_run(kafka_bootstrap, unique, models, total, tmp_path)
-    assert expected_ids, "the reference run must see the injected drift"
-    assert all(count == n for count in expected_counts.values()), expected_counts
-
+    log = event_log(models, n, seed=11)
+    # Interleave the models as live traffic would be.
+    log = [e for pair in zip(log[:n], log[n:]) for e in pair]
     config = run_config(kafka_bootstrap, unique, "crashing", models)
+    ensure_topics(config.kafka, config.topics)
     path = write_config(config, tmp_path / "crashing.yaml")
     group, topic = config.consumer.group_id, config.topics.features
+
+    publisher = publish_paced(kafka_bootstrap, topic, log, rate=1500)
     rng = random.Random(5)
-    kills = 0
+    kills = []
     service = ServiceProcess(path, tmp_path / "crashing.log").start()
-    while kills < 6:
+    while len(kills) < 6:
+        service.wait_assigned()
         progress = committed(kafka_bootstrap, group, topic, 3)
         deadline = time.monotonic() + 60
-        while committed(kafka_bootstrap, group, topic, 3) == progress and progress < total:
+        while committed(kafka_bootstrap, group, topic, 3) == progress:
             assert service.alive(), service.log_tail()
             assert time.monotonic() < deadline, "no progress between kills"
             time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.8))   # kill at a random moment between checkpoints
+        time.sleep(rng.uniform(0.0, 1.0))   # kill at a random moment between checkpoints
         service.kill()
-        kills += 1
+        kills.append(committed(kafka_bootstrap, group, topic, 3))
         service = ServiceProcess(path, tmp_path / "crashing.log").start()
+    publisher.join()
+    assert kills[-1] < total, f"the kills must land mid-stream (committed at each kill: {kills})"
+    service.wait_assigned()
     wait_until_committed(kafka_bootstrap, group, topic, 3, total, [service])
     assert service.terminate() == 0, service.log_tail()
+    crashed_ids, crashed_counts = alert_ids(kafka_bootstrap, config.topics.alerts), detector_counts(final_snapshots(config))
 
-    assert alert_ids(kafka_bootstrap, config.topics.alerts) == expected_ids
-    assert detector_counts(final_snapshots(config)) == expected_counts
+    # The same log, consumed by one uninterrupted run in a fresh group.
+    expected_ids, expected_counts = single_run(kafka_bootstrap, unique, models, total, tmp_path)
+    assert expected_ids, "the uninterrupted run must see the injected drift"
+    assert all(count == n for count in expected_counts.values()), expected_counts
+    assert crashed_ids == expected_ids
+    assert crashed_counts == expected_counts
 
 
 def test_a_rebalance_hands_partitions_over_with_their_state(kafka_bootstrap, unique, tmp_path):
@@ -115,7 +142,9 @@ def test_a_rebalance_hands_partitions_over_with_their_state(kafka_bootstrap, uni
     config = run_config(kafka_bootstrap, unique, "pair", models, partitions=6)
     path = write_config(config, tmp_path / "pair.yaml")
     first = ServiceProcess(path, tmp_path / "first.log").start()
-    second = ServiceProcess(path, tmp_path / "second.log").start()
+    second = ServiceProcess(path, tmp_path / "second.log", instance_id="instance-1").start()
+    first.wait_assigned()
+    second.wait_assigned()
     group, topic = config.consumer.group_id, config.topics.features
     deadline = time.monotonic() + 120
     while committed(kafka_bootstrap, group, topic, 6) < total // 3:
