@@ -99,7 +99,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice(kafka_
     path = write_config(config, tmp_path / "crashing.yaml")
     group, topic = config.consumer.group_id, config.topics.features
 
-    publisher = publish_paced(kafka_bootstrap, topic, log, rate=1500)
+    publisher = publish_paced(kafka_bootstrap, topic, log, rate=1200)
     rng = random.Random(5)
     kills = []
     service = ServiceProcess(path, tmp_path / "crashing.log").start()
@@ -116,7 +116,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice(kafka_
         kills.append(committed(kafka_bootstrap, group, topic, 3))
         service = ServiceProcess(path, tmp_path / "crashing.log").start()
     publisher.join()
-    assert kills[-1] < total, f"the kills must land mid-stream (committed at each kill: {kills})"
+    assert sum(k < total for k in kills) >= 5, f"five kills must land mid-stream (committed at each: {kills})"
     service.wait_assigned()
     wait_until_committed(kafka_bootstrap, group, topic, 3, total, [service])
     assert service.terminate() == 0, service.log_tail()
