@@ -19,22 +19,31 @@ SIMULATED_EVENTS = 2_000_000
 _CHUNK_EVALS = 256
 
 
-def ks_distances(ref: ReferenceSample, codes: np.ndarray, window: int, ends: np.ndarray,
-                 stop_above: float = np.inf) -> np.ndarray:
-    """KS distance between each window ``codes[e-window+1 : e+1]`` and the reference.
+def ks_distances(ref: ReferenceSample, codes: np.ndarray, windows: tuple[int, ...], ends: np.ndarray,
+                 stop_above: np.ndarray | None = None) -> np.ndarray:
+    """KS distances, shape (len(ends), len(windows)), of each window ``codes[e-w+1 : e+1]`` to the reference.
 
-    Stops after the chunk of tests where a distance first exceeds ``stop_above``, so the result
-    may be shorter than ``ends``.
+    Stops after the chunk of tests where a distance first exceeds ``stop_above`` (one level per
+    window), so the result may have fewer rows than ``ends``.
     """
     out = []
     for start in range(0, len(ends), _CHUNK_EVALS):
         part = ends[start:start + _CHUNK_EVALS]
-        counts = window_counts(codes, ref.n_codes, window, part)
-        cdf = np.cumsum(counts, axis=1) / window
-        out.append(np.abs(cdf - ref.cdf_at_code).max(axis=1))
-        if out[-1].max() > stop_above:
+        chunk = np.empty((len(part), len(windows)))
+        for j, w in enumerate(windows):
+            counts = window_counts(codes, ref.n_codes, w, part)
+            cdf = np.cumsum(counts, axis=1) / w
+            chunk[:, j] = np.abs(cdf - ref.cdf_at_code).max(axis=1)
+        out.append(chunk)
+        if stop_above is not None and (chunk > stop_above).any():
             break
-    return np.concatenate(out) if out else np.empty(0)
+    return np.concatenate(out) if out else np.empty((0, len(windows)))
+
+
+def effective_sizes(windows: tuple[int, ...], ref_size: int) -> np.ndarray:
+    """n m / (n + m): the sample size that scales a two-sample KS distance."""
+    n = np.asarray(windows, dtype=np.float64)
+    return n * ref_size / (n + ref_size)
 
 
 def _alarm_count(series: list[np.ndarray], level: float, gap: int) -> int:
@@ -51,9 +60,14 @@ def _alarm_count(series: list[np.ndarray], level: float, gap: int) -> int:
 
 
 @functools.lru_cache(maxsize=128)
-def calibrated_threshold(window: int, ref_size: int, stride: int, arl: float, seed: int) -> float:
-    """KS distance above which a window alarms, for a mean of ``arl`` events between false alarms."""
-    rng = np.random.default_rng([seed, window, ref_size, stride])
+def calibrated_threshold(windows: tuple[int, ...], ref_size: int, stride: int, arl: float, seed: int) -> float:
+    """Level for max over windows of D * sqrt(n m / (n + m)), for a mean of ``arl`` values between false alarms.
+
+    ``windows[0]`` is the largest; a window of size n alarms when its KS distance D exceeds the
+    level divided by sqrt(n m / (n + m)).
+    """
+    window = windows[0]
+    rng = np.random.default_rng([seed, *windows, ref_size, stride])
     length = max(50 * window, 50_000)
     replicates = max(4, SIMULATED_EVENTS // length)
     series = []
@@ -61,7 +75,8 @@ def calibrated_threshold(window: int, ref_size: int, stride: int, arl: float, se
         ref = ReferenceSample(rng.random(ref_size))
         codes = ref.codes(rng.random(length))
         ends = np.arange(window - 1, length, stride)
-        series.append(ks_distances(ref, codes, window, ends))
+        scaled = ks_distances(ref, codes, windows, ends) * np.sqrt(effective_sizes(windows, ref_size))
+        series.append(scaled.max(axis=1))
     events = replicates * length
     gap = window // stride
     pooled = np.concatenate(series)

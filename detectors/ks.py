@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors._ks_calibration import calibrated_threshold, ks_distances
+from detectors._ks_calibration import calibrated_threshold, effective_sizes, ks_distances
 from detectors._params import check_float, check_int, numeric_reference
 from detectors._reference import test_ends
 from detectors._streaming import NumericDetector
@@ -22,22 +22,28 @@ def calibration_size(m: int) -> int:
 class KS(NumericDetector):
     """Sliding-window two-sample Kolmogorov-Smirnov test against a reference sample.
 
-    Every ``stride`` values, once ``window`` values have arrived, the KS distance between the
-    last ``window`` values and the reference is compared with a threshold simulated so that,
-    with no drift, false alarms come on average once every ``arl`` values, although the same
-    values are tested again and again by overlapping windows. The threshold never goes below
-    ``min_distance``, so a large window does not alarm on a trivial shift.
+    Every ``stride`` values, once ``window`` values have arrived, the KS distances between the
+    last ``window``, ``window / 2``, ... (``scales`` windows) values and the reference are
+    compared with thresholds simulated so that, with no drift, false alarms come on average once
+    every ``arl`` values, although the same values are tested again and again by overlapping
+    windows of several sizes. The short windows catch large shifts early, the long one small
+    shifts. No threshold goes below ``min_distance``, so a large window does not alarm on a
+    trivial shift. Thresholds are multiplied by the square root of the variance inflation that
+    autocorrelation causes, estimated from ``block``-value block means of the CDF values seen
+    before the tested window (1 for independent values, never below 1).
 
     The reference is the ``reference`` sample if given, else the first ``reference_size``
     values of the stream. After an alarm the detector re-arms: the next ``reference_size``
     values become the new reference, so one shift gives one alarm. The KS distance is exact
     with ties (discrete features); the threshold is the continuous one, which is conservative
-    there. NaN values are skipped and not counted in ``n_seen``.
+    there. NaN values are skipped and not counted in ``n_seen``. ``statistic`` and ``threshold``
+    are the KS distance and the threshold of the window closest to (or furthest over) its
+    threshold at the last test.
 
     Parameters
     ----------
     window
-        Number of recent values compared with the reference.
+        Number of recent values in the longest window compared with the reference.
     stride
         Test every ``stride`` values (must divide ``window``); an alarm is reported at the
         value whose test crossed the threshold. Default ``window // 20``.
@@ -49,6 +55,10 @@ class KS(NumericDetector):
         Smallest KS distance that may alarm (effect-size floor).
     max_reference
         A larger reference is thinned to this many evenly spaced order statistics.
+    scales
+        Number of windows tested: ``window``, ``window // 2``, ... (the smallest at least 20).
+    block
+        Block length of the autocorrelation estimate.
     seed
         Seed of the calibration simulation.
 
@@ -60,9 +70,9 @@ class KS(NumericDetector):
     >>> det = detectors.create("ks", reference=rng.normal(size=1000))
     >>> stream = np.concatenate([rng.normal(size=5000), rng.normal(0.5, 1.0, size=3000)])
     >>> det.update_many(stream)
-    array([5349])
+    array([5199])
     >>> round(det.statistic, 3), round(det.threshold, 3)
-    (0.048, 0.114)
+    (0.055, 0.113)
     """
 
     kind = "ks"
@@ -70,7 +80,7 @@ class KS(NumericDetector):
 
     def __init__(self, *, reference=None, window: int = 1000, stride: int | None = None,
                  reference_size: int = 1000, arl: float = 1e7, min_distance: float = 0.05,
-                 max_reference: int = 5000, block: int = 32, seed: int = 0):
+                 max_reference: int = 5000, scales: int = 2, block: int = 32, seed: int = 0):
         self.window = check_int("ks", "window", window, minimum=20, example=1000)
         self.stride = check_int("ks", "stride", self.window // 20 if stride is None else stride,
                                 minimum=1, example=self.window // 20)
@@ -82,6 +92,11 @@ class KS(NumericDetector):
         self.min_distance = check_float("ks", "min_distance", min_distance, low=0.0, high=1.0,
                                         low_open=False, example=0.05)
         self.max_reference = check_int("ks", "max_reference", max_reference, minimum=20, example=5000)
+        self.scales = check_int("ks", "scales", scales, minimum=1, example=3)
+        if self.window >> (self.scales - 1) < 20:
+            raise ValueError(f"ks: scales={scales!r} is invalid; the smallest window, window / 2**(scales - 1) = "
+                             f"{self.window / 2 ** (self.scales - 1):g}, must be at least 20 (for example scales=1)")
+        self._windows = tuple(self.window >> i for i in range(self.scales))
         self.block = check_int("ks", "block", block, minimum=1, example=32)
         self.seed = check_int("ks", "seed", seed, minimum=0, example=0)
         self.reference = numeric_reference("ks", reference, minimum=20)
@@ -89,9 +104,10 @@ class KS(NumericDetector):
         self.reset()
 
     def _on_reference(self) -> None:
-        self._base_threshold = calibrated_threshold(self.window, calibration_size(self._ref.size), self.stride,
-                                                    self.arl, self.seed)
-        self._threshold = max(self._base_threshold, self.min_distance)
+        m = calibration_size(self._ref.size)
+        level = calibrated_threshold(self._windows, m, self.stride, self.arl, self.seed)
+        self._base_limits = level / np.sqrt(effective_sizes(self._windows, m))  # KS distance, per window
+        self._threshold = max(float(self._base_limits[0]), self.min_distance)
 
     def _reset_monitor(self) -> None:
         self._codes = np.empty(0, dtype=np.int32)  # last codes since re-arm, at most `window`
@@ -116,11 +132,13 @@ class KS(NumericDetector):
             # (by value k - window), so values under test cannot inflate their own threshold.
             lagged = (k0 - held + ends + 1 - w) // self.block
             rows = np.maximum(lagged - (self._spread[0] - len(inflation) + 1), 0)
-            limits = np.maximum(self._base_threshold * np.sqrt(inflation[rows]), self.min_distance)
-            dist = ks_distances(self._ref, seq, w, ends, stop_above=self._base_threshold)
-            over = np.flatnonzero(dist > limits[: len(dist)])
+            limits = np.maximum(np.outer(np.sqrt(inflation[rows]), self._base_limits), self.min_distance)
+            dist = ks_distances(self._ref, seq, self._windows, ends, stop_above=self._base_limits)
+            ratio = dist / limits[: len(dist)]
+            over = np.flatnonzero((ratio > 1.0).any(axis=1))
             last = over[0] if len(over) else len(dist) - 1
-            self._statistic, self._threshold = float(dist[last]), float(limits[last])
+            scale = int(np.argmax(ratio[last]))
+            self._statistic, self._threshold = float(dist[last, scale]), float(limits[last, scale])
             if len(over):
                 used, alarmed = int(ends[last]) - held + 1, True
         self._codes = seq[max(0, held + used - w): held + used]
