@@ -10,6 +10,7 @@ from detectors._params import check_choice, check_float, check_int, numeric_refe
 from detectors._streaming import NumericDetector
 
 _SQRT12 = math.sqrt(12.0)
+_SQRT3 = math.sqrt(3.0)
 
 
 def cusum_threshold(delta: float, arl: float) -> float:
@@ -29,24 +30,26 @@ def cusum_threshold(delta: float, arl: float) -> float:
 
 
 class PageHinkley(NumericDetector):
-    """Page-Hinkley (two-sided CUSUM) test of a change in mean, scale-free and robust to autocorrelation.
+    """Page-Hinkley (two-sided CUSUM) test of a change in mean or spread, scale-free and robust to autocorrelation.
 
     Each value becomes z with mean 0 and variance 1 when there is no drift: with
     ``transform="cdf"`` (default) z = sqrt(12) (F(x) - 1/2), F the reference's mid-rank CDF,
     which is bounded and distribution-free; with ``"standardize"`` z = (x - mean) / sd of the
-    reference. The test runs on block sums of ``block`` values, z_b = sum(z) / sqrt(block),
-    divided by their running spread: the standard deviation of the block sums seen since the
-    last re-arm (never taken below 1, and pulled towards 1 while few blocks have been seen),
-    which absorbs autocorrelation. Two cumulative sums ``g+ = max(0, g+ + z_b - k)`` and
+    reference. The test runs on block sums of ``block`` values, sum(z) / sqrt(block), divided by
+    their running spread: the standard deviation of the block sums seen since the last re-arm
+    (never below 1, pulled towards 1 while few blocks have been seen), which absorbs
+    autocorrelation. Two cumulative sums ``g+ = max(0, g+ + z_b - k)`` and
     ``g- = max(0, g- - z_b - k)``, with k = ``delta`` * sqrt(``block``), alarm when one exceeds
     the threshold; by default the threshold comes from Siegmund's approximation for a mean of
-    ``arl`` values between false alarms. ``delta`` is the allowance in standard deviations of
-    one value: shifts smaller than it are ignored.
+    ``arl`` values between false alarms, shared by all the sums. ``delta`` is the allowance in
+    standard deviations of one value: shifts smaller than it are ignored. With ``spread=True``
+    (and ``transform="cdf"``) a second pair of sums watches 2|z| - sqrt(3), the standardised
+    |2F(x) - 1|, which moves when the spread changes but the centre does not.
 
     The reference is ``reference`` if given, else the first ``reference_size`` values. After an
     alarm the sums restart and the next ``reference_size`` values become the new reference, so
     a lasting shift gives one alarm. An alarm is reported at the last value of the block that
-    crossed. NaN values are skipped and not counted in ``n_seen``. ``statistic`` is the larger
+    crossed. NaN values are skipped and not counted in ``n_seen``. ``statistic`` is the largest
     cumulative sum.
 
     Parameters
@@ -61,10 +64,12 @@ class PageHinkley(NumericDetector):
         Values per block.
     transform
         ``"cdf"`` or ``"standardize"``.
+    spread
+        Also watch the spread (only with ``transform="cdf"``).
     reference_size
         Warm-up length when no ``reference`` is given, and after each alarm.
     mode
-        ``"both"``, ``"up"`` or ``"down"``.
+        ``"both"``, ``"up"`` or ``"down"`` (for the centre; the spread is watched both ways).
 
     Examples
     --------
@@ -74,28 +79,30 @@ class PageHinkley(NumericDetector):
     >>> det = detectors.create("page_hinkley", reference=rng.standard_t(3, size=1000))
     >>> stream = np.concatenate([rng.standard_t(3, size=5000), rng.standard_t(3, size=3000) + 0.5])
     >>> det.update_many(stream)
-    array([5199])
+    array([5215])
     """
 
     kind = "page_hinkley"
     _PRIOR_BLOCKS = 20.0  # pseudo-blocks of unit variance behind the running spread
 
-    def __init__(self, *, reference=None, delta: float = 0.25, threshold: float | None = None,
-                 arl: float = 1e7, block: int = 16, transform: str = "cdf", reference_size: int = 1000,
-                 mode: str = "both"):
-        self.delta = check_float("page_hinkley", "delta", delta, low=0.0, high=10.0, example=0.25)
+    def __init__(self, *, reference=None, delta: float = 0.2, threshold: float | None = None,
+                 arl: float = 1e7, block: int = 32, transform: str = "cdf", spread: bool = True,
+                 reference_size: int = 1000, mode: str = "both"):
+        self.delta = check_float("page_hinkley", "delta", delta, low=0.0, high=10.0, example=0.2)
         self.arl = check_float("page_hinkley", "arl", arl, low=10.0, high=1e15, low_open=False, example=1e7)
         if threshold is not None:
             threshold = check_float("page_hinkley", "threshold", threshold, low=0.0, high=1e9, example=5.0)
-        self.block = check_int("page_hinkley", "block", block, minimum=1, example=16)
+        self.block = check_int("page_hinkley", "block", block, minimum=1, example=32)
         self.transform = check_choice("page_hinkley", "transform", transform, ("cdf", "standardize"), '"cdf"')
+        self.spread = check_choice("page_hinkley", "spread", spread, (True, False), "True")
         self.reference_size = check_int("page_hinkley", "reference_size", reference_size, minimum=20, example=1000)
         self.mode = check_choice("page_hinkley", "mode", mode, ("both", "up", "down"), '"both"')
         self.reference = numeric_reference("page_hinkley", reference, minimum=20)
         self._max_reference = 100_000
-        sides = 2 if mode == "both" else 1
+        self._channels = 2 if (self.spread and self.transform == "cdf") else 1
+        sums = (2 if mode == "both" else 1) + 2 * (self._channels - 1)  # one-sided sums sharing the arl
         self._k = self.delta * math.sqrt(self.block)
-        self._h = threshold if threshold is not None else cusum_threshold(self._k, self.arl / self.block * sides)
+        self._h = threshold if threshold is not None else cusum_threshold(self._k, self.arl / self.block * sums)
         self.reset()
 
     def _on_reference(self) -> None:
@@ -105,10 +112,9 @@ class PageHinkley(NumericDetector):
 
     def _reset_monitor(self) -> None:
         self._threshold = self._h
-        self._up = 0.0
-        self._down = 0.0
         self._pending = np.empty(0, dtype=np.float64)
-        self._spread = [0, 0.0, 0.0]  # blocks, mean, sum of squared deviations (Welford)
+        # Per channel: g+, g-, and the running spread of its block sums (Welford: blocks, mean, M2).
+        self._sums = [[0.0, 0.0, 0, 0.0, 0.0] for _ in range(self._channels)]
 
     def _after_alarm(self) -> None:
         self._relearn_reference()
@@ -121,25 +127,28 @@ class PageHinkley(NumericDetector):
         held, b = len(self._pending), self.block
         seq = np.concatenate([self._pending, z])
         full = len(seq) // b
-        sums = seq[: full * b].reshape(full, b).sum(axis=1) / math.sqrt(b)
-        up, down, h, k = self._up, self._down, self._h, self._k
-        n, mean, m2 = self._spread
-        prior = self._PRIOR_BLOCKS
-        watch_up, watch_down = self.mode != "down", self.mode != "up"
-        for j, v in enumerate(sums.tolist()):
-            # Standardise by the spread of the blocks before this one, so a jump cannot hide itself.
-            scale = math.sqrt(max(1.0, (prior + m2) / (prior + n)))
-            s = v / scale
-            up = max(0.0, up + s - k)
-            down = max(0.0, down - s - k)
-            n += 1
-            step = v - mean
-            mean += step / n
-            m2 += step * (v - mean)
-            if (watch_up and up > h) or (watch_down and down > h):
-                self._statistic = max(up, down)
-                return (j + 1) * b - held, True
-        self._up, self._down, self._spread = up, down, [n, mean, m2]
+        rows = seq[: full * b].reshape(full, b)
+        columns = [(rows.sum(axis=1) / math.sqrt(b)).tolist()]
+        if self._channels == 2:  # |2u - 1| standardised: 2|z| - sqrt(3) has mean 0, variance 1
+            columns.append(((2.0 * np.abs(rows) - _SQRT3).sum(axis=1) / math.sqrt(b)).tolist())
+        h, k, prior = self._h, self._k, self._PRIOR_BLOCKS
+        watch = [(self.mode != "down", self.mode != "up"), (True, True)]
+        for j in range(full):
+            for c, state in enumerate(self._sums):
+                up, down, n, mean, m2 = state
+                v = columns[c][j]
+                # Standardise by the spread of the blocks before this one, so a jump cannot hide itself.
+                s = v / math.sqrt(max(1.0, (prior + m2) / (prior + n)))
+                up = max(0.0, up + s - k)
+                down = max(0.0, down - s - k)
+                n += 1
+                step = v - mean
+                mean += step / n
+                m2 += step * (v - mean)
+                state[:] = [up, down, n, mean, m2]
+                if (watch[c][0] and up > h) or (watch[c][1] and down > h):
+                    self._statistic = max(up, down)
+                    return (j + 1) * b - held, True
         self._pending = seq[full * b:]
-        self._statistic = max(up, down)
+        self._statistic = max(max(st[0], st[1]) for st in self._sums)
         return len(values), False
