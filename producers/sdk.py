@@ -1,8 +1,9 @@
-"""The app-facing SDK: publish features, predictions and labels in three lines.
+"""The app-facing SDK: publish features, predictions and labels in three lines::
 
->>> from producers import EventProducer                      # doctest: +SKIP
->>> with EventProducer("localhost:9092") as events:          # doctest: +SKIP
-...     events.features("fraud-v2", {"amount": 12.5, "country": "DE"}, event_id="req-1")
+    from producers import EventProducer
+
+    with EventProducer("localhost:9092") as events:
+        events.features("fraud-v2", {"amount": 12.5, "country": "DE"}, event_id="req-1")
 """
 
 from __future__ import annotations
