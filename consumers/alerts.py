@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,8 +56,16 @@ class Cooldown:
         self._last = dict(state)
 
 
+def _finite(value: float, fallback: float) -> float:
+    value = float(value)
+    return value if math.isfinite(value) else fallback
+
+
 def build_alert(*, model_id: str, model_version: str, kind: str, signal: str, detector: str, statistic: float,
                 threshold: float, first: EventRef, at: EventRef, policy: AlertPolicy, what: str) -> DriftAlert:
+    # A detector still warming up may report NaN; JSON has no NaN, and the alert must still go out.
+    statistic = _finite(statistic, 0.0)
+    threshold = _finite(threshold, statistic)
     level = severity(statistic, threshold, policy)
     return DriftAlert(
         alert_id=alert_id(model_id, signal, detector, at),

@@ -17,7 +17,7 @@ from stream.metrics import ServiceMetrics
 from .alerts import Cooldown, EventRef, build_alert
 
 QUALITY_WINDOW = 1_000        # events per data-quality verdict: rates over fewer are noise
-MAX_PENDING_PREDICTIONS = 100_000
+MAX_PENDING_PREDICTIONS = 100_000   # per side of the prediction-label join
 MAX_TRACKED_VERSIONS = 16     # bounds the model_version label set of the accuracy gauge
 
 
@@ -184,7 +184,8 @@ class ModelMonitor:
                                          f"predictions of {mid} drifted") if pred else None)
         self.errors = (SignalMonitor(mid, "error_rate", "concept_drift", pred.error_detectors, metrics,
                                      f"error rate of {mid} changed (labels vs predictions)") if pred else None)
-        self._pending: OrderedDict[str, tuple[Any, str]] = OrderedDict()
+        self._pending: OrderedDict[str, tuple[Any, str]] = OrderedDict()     # predictions awaiting labels
+        self._early_labels: OrderedDict[str, Any] = OrderedDict()             # labels awaiting predictions
         self._accuracy: dict[str, deque[int]] = {}
 
     # -- features -------------------------------------------------------------------------------
@@ -235,39 +236,46 @@ class ModelMonitor:
         else:
             values, rows, _ = categorical_column(raw)
         alerts += self.prediction.observe(values, rows, batch, versions, self.cooldown, self.policy)
-        for e in events:
-            self._pending[e.event_id] = (e.prediction, e.model_version)
-        while len(self._pending) > MAX_PENDING_PREDICTIONS:
-            self._pending.popitem(last=False)
-        return alerts
+        # The join is symmetric: a label may overtake its prediction (another topic, another fetch).
+        joined = []
+        for i, e in enumerate(events):
+            label = self._early_labels.pop(e.event_id, _MISSING)
+            if label is _MISSING:
+                self._pending[e.event_id] = (e.prediction, e.model_version)
+            else:
+                joined.append((i, e.prediction, e.model_version, label))
+        _trim(self._pending)
+        return alerts + self._score(joined, batch)
 
     def observe_labels(self, events: Sequence[LabelEvent], batch: Batch) -> list[DriftAlert]:
         if self.errors is None:
             return []
-        mid = self.config.model_id
-        rows, errors, versions = [], [], []
+        joined = []
         for i, e in enumerate(events):
             pending = self._pending.pop(e.event_id, None)
             if pending is None:
-                continue
-            prediction, version = pending
-            rows.append(i)
-            errors.append(0.0 if _same(prediction, e.label) else 1.0)
-            versions.append(version)
-        self.metrics.labels_joined.labels(mid).inc(len(rows))
-        if len(rows) < len(events):
-            self.metrics.labels_unmatched.labels(mid).inc(len(events) - len(rows))
-        for version, error in zip(versions, errors):
+                self._early_labels[e.event_id] = e.label
+            else:
+                joined.append((i, *pending, e.label))
+        _trim(self._early_labels)
+        return self._score(joined, batch)
+
+    def _score(self, joined: list[tuple[int, Any, str, Any]], batch: Batch) -> list[DriftAlert]:
+        """Joined (row, prediction, version, label) -> accuracy per version, error stream -> detectors."""
+        if not joined:
+            return []
+        mid = self.config.model_id
+        self.metrics.labels_joined.labels(mid).inc(len(joined))
+        rows = np.array([j[0] for j in joined], dtype=np.int64)
+        errors = np.array([0.0 if _same(prediction, label) else 1.0 for _, prediction, _, label in joined])
+        by_row = [""] * len(batch.offsets)
+        for (row, _, version, _), error in zip(joined, errors):
             key = version if version in self._accuracy or len(self._accuracy) < MAX_TRACKED_VERSIONS else "other"
             self._accuracy.setdefault(key, deque(maxlen=QUALITY_WINDOW)).append(int(error))
+            by_row[row] = version
         for version, window in self._accuracy.items():
             self.metrics.accuracy.labels(mid, version).set(1.0 - sum(window) / len(window))
-        by_row = [""] * len(events)
-        for r, v in zip(rows, versions):
-            by_row[r] = v
-        return self.errors.observe(np.asarray(errors), np.asarray(rows, dtype=np.int64), batch, by_row,
-                                   self.cooldown, self.policy)
-
+        return self.errors.observe(errors, rows, batch, by_row, self.cooldown, self.policy)
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -279,6 +287,7 @@ class ModelMonitor:
             "quality": {k: q.state() for k, q in self.quality.items()},
             "cooldown": self.cooldown.state(),
             "pending": list(self._pending.items()),
+            "early_labels": list(self._early_labels.items()),
             "accuracy": {k: list(v) for k, v in self._accuracy.items()},
         }
 
@@ -293,7 +302,17 @@ class ModelMonitor:
                 self.quality[key].load(quality_state)
         self.cooldown.load(state["cooldown"])
         self._pending = OrderedDict(state["pending"])
+        self._early_labels = OrderedDict(state["early_labels"])
         self._accuracy = {k: deque(v, maxlen=QUALITY_WINDOW) for k, v in state["accuracy"].items()}
+
+
+_MISSING = object()
+
+
+def _trim(pending: OrderedDict) -> None:
+    """Bound the join's memory: the oldest unmatched entries go first."""
+    while len(pending) > MAX_PENDING_PREDICTIONS:
+        pending.popitem(last=False)
 
 
 def _same(prediction: Any, label: Any) -> bool:

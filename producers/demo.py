@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import deque
 import signal
 import subprocess
 import sys
@@ -37,7 +38,11 @@ def _tail_alerts(config, stop: threading.Event, seen: list[DriftAlert]) -> None:
         while not stop.is_set():
             for records in consumer.poll(timeout_ms=300).values():
                 for record in records:
-                    alert = DriftAlert.model_validate_json(record.value)
+                    try:
+                        alert = DriftAlert.model_validate_json(record.value)
+                    except ValueError as exc:
+                        _say(f"  (unreadable alert at offset {record.offset}: {exc})")
+                        continue
                     seen.append(alert)
                     _say(f"  ALERT  {alert.line()}")
     finally:
@@ -69,16 +74,17 @@ def run_demo(*, duration: float, rate: int, config_path: Path, metrics_port: int
              seed: int) -> int:
     if not port_is_free(metrics_port):
         metrics_port = free_port()
-    with kafka_broker(broker_port, progress=_say) as bootstrap, tempfile.TemporaryDirectory() as tmp:
+    log_path = Path(tempfile.gettempdir()) / "streamdrift-demo-service.log"
+    with kafka_broker(broker_port, progress=_say) as bootstrap:
         env = {**os.environ, "STREAMDRIFT_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
                "STREAMDRIFT_METRICS__PORT": str(metrics_port)}
         config = load_config(config_path, environ=env)
         ensure_topics(config.kafka, config.topics)
         url = f"http://127.0.0.1:{metrics_port}/metrics"
-        log_path = Path(tmp) / "service.log"
         _say(f"Kafka bootstrap:   {bootstrap}")
         _say(f"Metrics:           {url}")
         _say(f"Alert topic:       {config.topics.alerts}   (e.g. kcat -b {bootstrap} -C -t {config.topics.alerts})")
+        _say(f"Service log:       {log_path}")
         with open(log_path, "wb") as log:
             service = subprocess.Popen([sys.executable, "-m", "stream.cli", "serve", "--config", str(config_path)],
                                        env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
@@ -117,12 +123,19 @@ def publish_workload(kafka: KafkaConfig, topics: TopicsConfig, *, rate: int, dur
     workload = CreditRiskWorkload(seed)
     tick = 0.1
     per_tick = max(1, int(rate * tick))
+    # Ground truth arrives later than the prediction, as it does in production.
+    label_lag_ticks = 20
+    lagged_labels: deque[list] = deque()
     start = time.monotonic()
     next_report = 10.0
     with EventProducer(kafka, topics) as producer:
         while (elapsed := time.monotonic() - start) < duration:
             batch = workload.batch(per_tick, drifted=elapsed >= duration / 2)
-            for events in (batch.features, batch.predictions, batch.labels):
+            lagged_labels.append(batch.labels)
+            outgoing = [batch.features, batch.predictions]
+            if len(lagged_labels) > label_lag_ticks:
+                outgoing.append(lagged_labels.popleft())
+            for events in outgoing:
                 for event in events:
                     producer.send(event)
             if elapsed >= next_report:

@@ -80,8 +80,8 @@ class DriftAlert(BaseModel):
     kind: Literal["data_drift", "prediction_drift", "concept_drift", "data_quality", "performance"]
     signal: str
     detector: str
-    statistic: float
-    threshold: float
+    statistic: Number
+    threshold: Number
     window: AlertWindow
     severity: Literal["info", "warning", "critical"]
     detected_at: datetime = Field(description="Event time of the event at which drift was detected.")

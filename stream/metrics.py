@@ -32,7 +32,6 @@ class ServiceMetrics:
         self.unseen_categories = counter("feature_unseen_categories_total",
                                          "Categorical values never seen in the reference.", ("model", "feature"))
         self.labels_joined = counter("labels_joined_total", "Labels matched to a prediction.", ("model",))
-        self.labels_unmatched = counter("labels_unmatched_total", "Labels with no pending prediction.", ("model",))
         self.statistic = Gauge(PREFIX + "drift_statistic", "Latest detector statistic.",
                                ("model", "signal", "detector"), registry=registry)
         self.threshold = Gauge(PREFIX + "drift_threshold", "Threshold the statistic is compared with.",

@@ -114,3 +114,18 @@ def test_labels_join_predictions_and_a_rising_error_rate_is_concept_drift():
     assert concept[0].model_version == "v1"
     assert registry.get_sample_value("streamdrift_labels_joined_total", {"model": "m"}) == 10_000
     assert registry.get_sample_value("streamdrift_model_accuracy", {"model": "m", "model_version": "v1"}) < 0.8
+
+
+def test_a_label_that_overtakes_its_prediction_still_joins():
+    from stream.config import PredictionConfig
+
+    registry = CollectorRegistry()
+    monitor = ModelMonitor(ModelConfig(model_id="m", prediction=PredictionConfig(type="categorical")),
+                           AlertPolicy(), ServiceMetrics(registry))
+    labels = [LabelEvent(event_id=str(i), model_id="m", timestamp=T0, label="yes") for i in range(10)]
+    preds = [PredictionEvent(event_id=str(i), model_id="m", model_version="v2", timestamp=T0,
+                             prediction="yes" if i < 8 else "no") for i in range(10)]
+    monitor.observe_labels(labels, Batch("l", 0, list(range(10)), [T0] * 10))
+    monitor.observe_predictions(preds, Batch("p", 0, list(range(10)), [T0] * 10))
+    assert registry.get_sample_value("streamdrift_labels_joined_total", {"model": "m"}) == 10
+    assert registry.get_sample_value("streamdrift_model_accuracy", {"model": "m", "model_version": "v2"}) == 0.8
