@@ -5,7 +5,7 @@ change (false alarms), and changes (missed changes, detection delay, false alarm
 change). Our detectors get no reference sample: they warm up on the stream, as River's do.
 Throughput is measured separately on one core. Results go to benchmarks/results/detectors.md.
 
-    .venv/bin/python benchmarks/detectors_bench.py          # about 3-4 minutes on 2 cores
+    .venv/bin/python benchmarks/detectors_bench.py          # about 3 minutes on 2 cores
     .venv/bin/python benchmarks/detectors_bench.py --quick  # under a minute
 """
 
@@ -81,6 +81,7 @@ CONTROLS = {
     "lognormal skew": lambda rng, n: rng.lognormal(0.0, 1.0, size=n),
     "poisson(4) ties": lambda rng, n: rng.poisson(4.0, size=n).astype(np.float64),
     "AR(1) phi=0.5": _ar1,
+    "AR(1) phi=0.9": lambda rng, n: _ar1(rng, n, 0.9),
 }
 CATEGORIES = np.array(["a", "b", "c", "d", "e"], dtype=object)
 P_BEFORE = [0.4, 0.25, 0.15, 0.12, 0.08]
@@ -182,7 +183,7 @@ def main() -> None:
         control_seeds, control_n, kswin_control_n = 2, 50_000, 5_000
         change_seeds, kswin_change_seeds, n_pre, n_post = 3, 2, 5000, 5000
     else:
-        control_seeds, control_n, kswin_control_n = 4, 250_000, 10_000
+        control_seeds, control_n, kswin_control_n = 4, 500_000, 10_000
         change_seeds, kswin_change_seeds, n_pre, n_post = 10, 4, 6000, 6000
 
     tasks = []
@@ -330,11 +331,14 @@ def build_report(results, speed, opts, elapsed, control_n, n_pre, n_post) -> str
         "",
     ]
     for det in ("ks", "adwin"):
-        worst = max((1e5 * ctrl[det, s][0] / ctrl[det, s][1], s) for s in CONTROLS)
+        worst = max((1e5 * ctrl[det, s][0] / ctrl[det, s][1], s) for s in CONTROLS if s != "AR(1) phi=0.9")
         missed = sum(chg[det, s]["missed"] for s in ("mean +0.5 sd", "mean +1 sd", "t(3) +0.5 sd",
                                                      "poisson 4->5 (+0.5 sd)"))
-        lines.append(f"- `{det}`: worst control {worst[0]:.2f} false alarms per 100,000 ({worst[1]}); goal <= 0.10. "
-                     f"Missed shifts of >= 0.5 sd: {missed}; goal 0.")
+        worst_text = (f"worst control {worst[0]:.2f} false alarms per 100,000 ({worst[1]})" if worst[0]
+                      else "no false alarm on any of these controls")
+        lines.append(f"- `{det}`: {worst_text}; goal <= 0.10 "
+                     f"(AR(1) phi=0.9: {1e5 * ctrl[det, 'AR(1) phi=0.9'][0] / ctrl[det, 'AR(1) phi=0.9'][1]:.2f}, "
+                     f"reported apart). Missed shifts of >= 0.5 sd: {missed}; goal 0.")
     lines.append(f"- `ks` updates/s: {speed['ks']:,.0f}; goal >= 1,000,000.")
     if d_adwin:
         for det in NUMERIC_OURS:

@@ -76,3 +76,32 @@ def test_ends(done: int, held: int, incoming: int, window: int, stride: int) -> 
     first = max(window, done + 1)
     first += (-(first - window)) % stride
     return np.arange(first - done - 1 + held, held + incoming, stride)
+
+
+def block_scores(u: np.ndarray, block: int) -> np.ndarray:
+    """Standardised means of consecutive blocks of CDF values: mean 0, variance 1 when independent."""
+    full = len(u) // block
+    return (u[: full * block].reshape(full, block).sum(axis=1) / block - 0.5) * np.sqrt(12.0 * block)
+
+
+class RunningSpread:
+    """Variance of block scores, pulled towards 1 by ``prior`` pseudo-blocks and never below 1.
+
+    A value above 1 measures how much autocorrelation inflates the variance of a mean.
+    Updated value by value (Welford) so the result never depends on how the stream was batched.
+    """
+
+    def __init__(self, prior: float):
+        self.prior = prior
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+
+    @property
+    def inflation(self) -> float:
+        return max(1.0, (self.prior + self.m2) / (self.prior + self.n))
+
+    def add(self, v: float) -> float:
+        self.n += 1
+        step = v - self.mean
+        self.mean += step / self.n
+        self.m2 += step * (v - self.mean)
+        return self.inflation

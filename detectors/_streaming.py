@@ -12,7 +12,7 @@ class NumericDetector(Detector):
     """A detector of float values that may need a reference sample before it can monitor.
 
     Subclasses implement ``_monitor(values) -> (used, alarmed)``, which consumes values up to
-    and including the first alarm, and ``_on_reference()``/``_after_alarm()`` hooks. ``update``
+    and including the first alarm, and ``_on_reference(values)``/``_after_alarm()`` hooks. ``update``
     is ``update_many`` on one value, so the two can never disagree.
     """
 
@@ -64,15 +64,15 @@ class NumericDetector(Detector):
 
     def _set_reference(self, values: np.ndarray) -> None:
         self._ref = ReferenceSample(values, max_size=self._max_reference)
-        self._on_reference()
+        self._on_reference(values)
 
     def _relearn_reference(self) -> None:
         """Re-arm by learning a new reference from the values that follow."""
         self._ref = None
         self._reset_monitor()
 
-    def _on_reference(self) -> None:
-        pass
+    def _on_reference(self, values: np.ndarray) -> None:
+        """Hook: a reference was set from ``values`` (in stream order when warmed up)."""
 
     def _reset_monitor(self) -> None:
         raise NotImplementedError

@@ -6,7 +6,7 @@ import numpy as np
 
 from detectors._ks_calibration import calibrated_threshold, effective_sizes, ks_distances
 from detectors._params import check_float, check_int, numeric_reference
-from detectors._reference import test_ends
+from detectors._reference import RunningSpread, block_scores, test_ends
 from detectors._streaming import NumericDetector
 
 
@@ -103,7 +103,11 @@ class KS(NumericDetector):
         self._max_reference = self.max_reference
         self.reset()
 
-    def _on_reference(self) -> None:
+    def _on_reference(self, values: np.ndarray) -> None:
+        # A reference taken from the stream shows its autocorrelation: start the estimate with it.
+        for v in block_scores(self._ref.mid_cdf(values), self.block).tolist():
+            self._spread.add(v)
+        self._inflation = np.array([self._spread.inflation])
         m = calibration_size(self._ref.size)
         level = calibrated_threshold(self._windows, m, self.stride, self.arl, self.seed)
         self._base_limits = level / np.sqrt(effective_sizes(self._windows, m))  # KS distance, per window
@@ -113,7 +117,8 @@ class KS(NumericDetector):
         self._codes = np.empty(0, dtype=np.int32)  # last codes since re-arm, at most `window`
         self._k = 0  # values monitored since re-arm
         self._pending_u = np.empty(0, dtype=np.float64)  # CDF values of the block being filled
-        self._spread = [0, 0.0, 0.0]  # blocks, mean, sum of squared deviations (Welford)
+        self._spread = RunningSpread(self._PRIOR_BLOCKS)
+        self._blocks = 0  # blocks monitored since re-arm
         self._inflation = np.ones(1)  # estimate after each of the last blocks, the newest last
 
     def _after_alarm(self) -> None:
@@ -131,7 +136,7 @@ class KS(NumericDetector):
             # A test after value number k uses the spread of the blocks completed before its window
             # (by value k - window), so values under test cannot inflate their own threshold.
             lagged = (k0 - held + ends + 1 - w) // self.block
-            rows = np.maximum(lagged - (self._spread[0] - len(inflation) + 1), 0)
+            rows = np.maximum(lagged - (self._blocks - len(inflation) + 1), 0)
             limits = np.maximum(np.outer(np.sqrt(inflation[rows]), self._base_limits), self.min_distance)
             dist = ks_distances(self._ref, seq, self._windows, ends, stop_above=self._base_limits)
             ratio = dist / limits[: len(dist)]
@@ -146,25 +151,12 @@ class KS(NumericDetector):
         return used, alarmed
 
     def _track_spread(self, new_codes: np.ndarray) -> np.ndarray:
-        """Variance inflation of the stream's CDF values, from their block means (1 when independent).
-
-        Returns the estimates after each of the recent blocks, the last for ``self._spread[0]`` blocks.
-        """
-        b = self.block
+        """Variance inflation after each of the recent blocks, the last one for ``self._blocks`` blocks."""
         u = np.concatenate([self._pending_u, self._ref.mid_cdf_at_code[new_codes]])
-        full = len(u) // b
-        means = (u[: full * b].reshape(full, b).sum(axis=1) / b - 0.5) * np.sqrt(12.0 * b)
-        n, mean, m2 = self._spread
-        prior = self._PRIOR_BLOCKS
-        out = []
-        for v in means.tolist():
-            n += 1
-            step = v - mean
-            mean += step / n
-            m2 += step * (v - mean)
-            out.append(max(1.0, (prior + m2) / (prior + n)))
-        self._spread = [n, mean, m2]
-        self._pending_u = u[full * b:]
+        scores = block_scores(u, self.block)
+        out = [self._spread.add(v) for v in scores.tolist()]
+        self._blocks += len(out)
+        self._pending_u = u[len(scores) * self.block:]
         inflation = np.concatenate([self._inflation, out]) if out else self._inflation
-        self._inflation = inflation[-(self.window // b + 2):]
+        self._inflation = inflation[-(self.window // self.block + 2):]
         return inflation

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from detectors._params import check_choice, check_float, check_int, numeric_reference
+from detectors._reference import RunningSpread
 from detectors._streaming import NumericDetector
 
 _SQRT12 = math.sqrt(12.0)
@@ -105,50 +106,57 @@ class PageHinkley(NumericDetector):
         self._h = threshold if threshold is not None else cusum_threshold(self._k, self.arl / self.block * sums)
         self.reset()
 
-    def _on_reference(self) -> None:
+    def _on_reference(self, values: np.ndarray) -> None:
         ref = self._ref.sorted
         self._mean = float(ref.mean())
         self._sd = float(ref.std()) or 1.0
+        # A reference taken from the stream shows its autocorrelation: start the spreads with it.
+        for spread, column in zip(self._spreads, self._block_scores(self._standardise(values))):
+            for v in column.tolist():
+                spread.add(v)
 
     def _reset_monitor(self) -> None:
         self._threshold = self._h
         self._pending = np.empty(0, dtype=np.float64)
-        # Per channel: g+, g-, and the running spread of its block sums (Welford: blocks, mean, M2).
-        self._sums = [[0.0, 0.0, 0, 0.0, 0.0] for _ in range(self._channels)]
+        self._cusums = [[0.0, 0.0] for _ in range(self._channels)]  # g+, g- per channel
+        self._spreads = [RunningSpread(self._PRIOR_BLOCKS) for _ in range(self._channels)]
 
     def _after_alarm(self) -> None:
         self._relearn_reference()
 
-    def _monitor(self, values: np.ndarray) -> tuple[int, bool]:
+    def _standardise(self, values: np.ndarray) -> np.ndarray:
         if self.transform == "cdf":
-            z = (self._ref.mid_cdf(values) - 0.5) * _SQRT12
-        else:
-            z = (values - self._mean) / self._sd
+            return (self._ref.mid_cdf(values) - 0.5) * _SQRT12
+        return (values - self._mean) / self._sd
+
+    def _block_scores(self, z: np.ndarray) -> list[np.ndarray]:
+        """Per channel, the block sums of z (or of 2|z| - sqrt(3), the standardised |2u - 1|) / sqrt(block)."""
+        b = self.block
+        full = len(z) // b
+        rows = z[: full * b].reshape(full, b)
+        columns = [rows.sum(axis=1) / math.sqrt(b)]
+        if self._channels == 2:
+            columns.append((2.0 * np.abs(rows) - _SQRT3).sum(axis=1) / math.sqrt(b))
+        return columns
+
+    def _monitor(self, values: np.ndarray) -> tuple[int, bool]:
         held, b = len(self._pending), self.block
-        seq = np.concatenate([self._pending, z])
-        full = len(seq) // b
-        rows = seq[: full * b].reshape(full, b)
-        columns = [(rows.sum(axis=1) / math.sqrt(b)).tolist()]
-        if self._channels == 2:  # |2u - 1| standardised: 2|z| - sqrt(3) has mean 0, variance 1
-            columns.append(((2.0 * np.abs(rows) - _SQRT3).sum(axis=1) / math.sqrt(b)).tolist())
-        h, k, prior = self._h, self._k, self._PRIOR_BLOCKS
+        seq = np.concatenate([self._pending, self._standardise(values)])
+        columns = [c.tolist() for c in self._block_scores(seq)]
+        full = len(columns[0])
+        h, k = self._h, self._k
         watch = [(self.mode != "down", self.mode != "up"), (True, True)]
         for j in range(full):
-            for c, state in enumerate(self._sums):
-                up, down, n, mean, m2 = state
+            for c, (cusum, spread) in enumerate(zip(self._cusums, self._spreads)):
                 v = columns[c][j]
                 # Standardise by the spread of the blocks before this one, so a jump cannot hide itself.
-                s = v / math.sqrt(max(1.0, (prior + m2) / (prior + n)))
-                up = max(0.0, up + s - k)
-                down = max(0.0, down - s - k)
-                n += 1
-                step = v - mean
-                mean += step / n
-                m2 += step * (v - mean)
-                state[:] = [up, down, n, mean, m2]
+                s = v / math.sqrt(spread.inflation)
+                up = cusum[0] = max(0.0, cusum[0] + s - k)
+                down = cusum[1] = max(0.0, cusum[1] - s - k)
+                spread.add(v)
                 if (watch[c][0] and up > h) or (watch[c][1] and down > h):
                     self._statistic = max(up, down)
                     return (j + 1) * b - held, True
         self._pending = seq[full * b:]
-        self._statistic = max(max(st[0], st[1]) for st in self._sums)
+        self._statistic = max(max(cusum) for cusum in self._cusums)
         return len(values), False
