@@ -83,7 +83,7 @@ def run_demo(*, duration: float, rate: int, config_path: Path, metrics_port: int
         url = f"http://127.0.0.1:{metrics_port}/metrics"
         _say(f"Kafka bootstrap:   {bootstrap}")
         _say(f"Metrics:           {url}")
-        _say(f"Alert topic:       {config.topics.alerts}   (e.g. kcat -b {bootstrap} -C -t {config.topics.alerts})")
+        _say(f"Alert topic:       {config.topics.alerts}   (e.g. kcat -b {bootstrap} -X isolation.level=read_committed -C -t {config.topics.alerts})")
         _say(f"Service log:       {log_path}")
         with open(log_path, "wb") as log:
             service = subprocess.Popen([sys.executable, "-m", "stream.cli", "serve", "--config", str(config_path)],
