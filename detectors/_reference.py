@@ -37,6 +37,12 @@ class ReferenceSample:
         self.n_codes = 2 * k + 1
         self.has_ties = k < self.size
 
+    def __getstate__(self) -> dict:
+        return {"sorted": self.sorted}  # the rest is derived: keep snapshots small
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["sorted"])
+
     def codes(self, xs: np.ndarray) -> np.ndarray:
         left = np.searchsorted(self.distinct, xs, side="left")
         hit = self.distinct[np.minimum(left, len(self.distinct) - 1)] == xs
