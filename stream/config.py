@@ -80,6 +80,14 @@ class DetectorConfig(_Frozen):
     kind: DetectorKind
     params: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _params_accepted(self) -> DetectorConfig:
+        # Build one now so a bad parameter is refused by check-config, not by the running service.
+        import detectors
+
+        detectors.create(self.kind, **self.params)
+        return self
+
 
 def _detectors(*kinds: str) -> tuple[DetectorConfig, ...]:
     return tuple(DetectorConfig(kind=kind) for kind in kinds)

@@ -99,3 +99,20 @@ def test_a_missing_file_is_a_config_error_not_a_traceback(tmp_path):
 def test_invalid_yaml_is_reported_as_such():
     with pytest.raises(ConfigError, match="not valid YAML"):
         parse_config("models: [\n")
+
+
+def test_a_bad_detector_parameter_is_refused_with_its_path():
+    text = """
+models:
+  - model_id: m
+    features:
+      - name: a
+        detectors:
+          - kind: ks
+            params: {window: -5}
+"""
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    (path, message), = info.value.errors
+    assert path == "models[0].features[0].detectors[0] (line 7)"
+    assert "window=-5" in message
