@@ -9,7 +9,8 @@ import pytest
 
 from stream import cli
 from stream.config import KafkaConfig
-from stream.kafka_clients import _check_credentials, client_kwargs
+from stream.kafka_clients import client_kwargs
+from stream.sasl_login import check_credentials
 
 SECRET = "s3cret-Unit-94af"  # noqa: S105
 SASL_KEYS = {"sasl_mechanism", "sasl_plain_username", "sasl_plain_password"}
@@ -79,7 +80,7 @@ def test_a_broker_that_does_not_answer_is_left_to_the_client_to_report():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound, not listening: connections are refused
-        _check_credentials(KafkaConfig(bootstrap_servers=f"127.0.0.1:{port}", security_protocol="SASL_PLAINTEXT",
+        check_credentials(KafkaConfig(bootstrap_servers=f"127.0.0.1:{port}", security_protocol="SASL_PLAINTEXT",
                                        **SASL), "producer", timeout_s=1)
 
 
