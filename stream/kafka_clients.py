@@ -112,8 +112,8 @@ def make_consumer(kafka: KafkaConfig, **extra: Any) -> KafkaConsumer:
     return _connect(KafkaConsumer, kafka, "consumer", **extra)
 
 
-def make_admin(kafka: KafkaConfig) -> KafkaAdminClient:
-    return _connect(KafkaAdminClient, kafka, "admin client")
+def make_admin(kafka: KafkaConfig, **extra: Any) -> KafkaAdminClient:
+    return _connect(KafkaAdminClient, kafka, "admin client", **extra)
 
 
 def ensure_topics(kafka: KafkaConfig, topics: TopicsConfig, timeout_s: float = 30.0) -> None:

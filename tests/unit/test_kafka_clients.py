@@ -115,3 +115,11 @@ def test_check_config_masks_a_password_of_the_wrong_type(tmp_path, capsys):
     assert cli.main(["check-config", str(path)]) == 2
     out = capsys.readouterr()
     assert "9876543210" not in out.out + out.err
+
+
+def test_an_unreachable_broker_is_a_clear_broker_error():
+    from stream.errors import BrokerError
+    from stream.kafka_clients import make_admin
+
+    with pytest.raises(BrokerError, match="no Kafka broker answered at 127.0.0.1:1"):
+        make_admin(KafkaConfig(bootstrap_servers="127.0.0.1:1", request_timeout_ms=1000), bootstrap_timeout_ms=2000)
