@@ -160,8 +160,8 @@ def test_defaults_detect_a_big_shift(kind):
 
 
 @pytest.mark.parametrize("kind", [
-    k if k not in BINARY else pytest.param(k, marks=pytest.mark.xfail(
-        strict=True, reason="River's DDM/HDDM_W restart from scratch and re-alarm on a lasting high error rate"))
+    k if k != "hddm_w" else pytest.param(k, marks=pytest.mark.xfail(
+        strict=True, reason="River's HDDM_W restarts from scratch and re-alarms on a lasting high error rate"))
     for k in detectors.KINDS
 ])
 def test_one_lasting_shift_gives_one_alarm(kind):
