@@ -25,6 +25,7 @@ class NumericDetector(Detector):
 
     def reset(self) -> None:
         self._n_seen = 0
+        self._alarm_statistic = self._alarm_threshold = float("nan")
         self._statistic = 0.0
         self._threshold = float("nan")
         self._warmup: list[np.ndarray] = []
@@ -50,6 +51,7 @@ class NumericDetector(Detector):
             i += used
             if alarmed:
                 alarms.append(positions[i - 1])
+                self._record_alarm()
                 self._after_alarm()
         return np.asarray(alarms, dtype=np.int64)
 

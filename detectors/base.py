@@ -25,6 +25,8 @@ class Detector(abc.ABC):
     _n_seen: int = 0
     _statistic: float = 0.0
     _threshold: float = float("nan")
+    _alarm_statistic: float = float("nan")
+    _alarm_threshold: float = float("nan")
 
     @abc.abstractmethod
     def update(self, x) -> bool:
@@ -48,6 +50,23 @@ class Detector(abc.ABC):
     def threshold(self) -> float:
         """The threshold the statistic was compared against."""
         return float(self._threshold)
+
+    @property
+    def alarm_statistic(self) -> float:
+        """The statistic at the latest detection (nan before any): what an alert should quote.
+
+        ``statistic`` moves on after a detection (the detector re-arms within the same batch);
+        this one stays until the next detection or ``reset()``.
+        """
+        return float(self._alarm_statistic)
+
+    @property
+    def alarm_threshold(self) -> float:
+        """The threshold at the latest detection (nan before any)."""
+        return float(self._alarm_threshold)
+
+    def _record_alarm(self) -> None:
+        self._alarm_statistic, self._alarm_threshold = self._statistic, self._threshold
 
     @property
     def n_seen(self) -> int:

@@ -149,6 +149,7 @@ class Categorical(Detector):
 
     def reset(self) -> None:
         self._n_seen = 0
+        self._alarm_statistic = self._alarm_threshold = float("nan")
         self._statistic = 0.0
         self._distance = 0.0
         self._threshold = float("nan")
@@ -200,6 +201,7 @@ class Categorical(Detector):
             i += used
             if alarmed:
                 alarms.append(positions[i - 1])
+                self._record_alarm()
                 self._buckets = None  # re-arm: learn a new reference from what follows
                 self._rearm_window()
         return np.asarray(alarms, dtype=np.int64)

@@ -36,6 +36,7 @@ class _ErrorRate(Detector):
 
     def reset(self) -> None:
         self._n_seen = 0
+        self._alarm_statistic = self._alarm_threshold = float("nan")
         self._statistic = 0.0
         self._threshold = float("nan")
         self._river = self._new()
@@ -63,6 +64,8 @@ class _ErrorRate(Detector):
             river.update(x)
             if river.drift_detected:
                 hits.append(keep[j])
+                self._statistic, self._threshold = self._read()
+                self._record_alarm()
         if len(values):
             self._statistic, self._threshold = self._read()
         return np.asarray(hits, dtype=np.int64)
