@@ -23,8 +23,8 @@ def ks_distances(ref: ReferenceSample, codes: np.ndarray, windows: tuple[int, ..
                  stop_above: np.ndarray | None = None) -> np.ndarray:
     """KS distances, shape (len(ends), len(windows)), of each window ``codes[e-w+1 : e+1]`` to the reference.
 
-    Stops after the chunk of tests where a distance first exceeds ``stop_above`` (one level per
-    window), so the result may have fewer rows than ``ends``.
+    Stops after the chunk of tests where a distance first exceeds ``stop_above`` (shaped like the
+    result: one level per test and window), so the result may have fewer rows than ``ends``.
     """
     out = []
     for start in range(0, len(ends), _CHUNK_EVALS):
@@ -35,7 +35,7 @@ def ks_distances(ref: ReferenceSample, codes: np.ndarray, windows: tuple[int, ..
             cdf = np.cumsum(counts, axis=1) / w
             chunk[:, j] = np.abs(cdf - ref.cdf_at_code).max(axis=1)
         out.append(chunk)
-        if stop_above is not None and (chunk > stop_above).any():
+        if stop_above is not None and (chunk > stop_above[start:start + len(part)]).any():
             break
     return np.concatenate(out) if out else np.empty((0, len(windows)))
 

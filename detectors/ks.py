@@ -138,7 +138,7 @@ class KS(NumericDetector):
             lagged = (k0 - held + ends + 1 - w) // self.block
             rows = np.maximum(lagged - (self._blocks - len(inflation) + 1), 0)
             limits = np.maximum(np.outer(np.sqrt(inflation[rows]), self._base_limits), self.min_distance)
-            dist = ks_distances(self._ref, seq, self._windows, ends, stop_above=self._base_limits)
+            dist = ks_distances(self._ref, seq, self._windows, ends, stop_above=limits)
             ratio = dist / limits[: len(dist)]
             over = np.flatnonzero((ratio > 1.0).any(axis=1))
             last = over[0] if len(over) else len(dist) - 1

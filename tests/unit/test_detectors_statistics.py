@@ -181,3 +181,19 @@ def test_adwin_statistic_is_a_mean_difference():
     assert det.update_many(np.concatenate([rng.normal(size=4000), rng.normal(2.0, 1.0, 2000)])).size == 1
     assert 0.2 < det.statistic < 0.9  # CDF values moved from about 1/2 to about 0.95
     assert 0 < det.threshold < det.statistic
+
+
+def test_ks_batch_equals_loop_when_autocorrelation_raises_the_threshold():
+    """Tests above the uninflated threshold but below the inflated one must not end the batch early."""
+    rng = np.random.default_rng(13)
+    e = rng.normal(size=30_000) * np.sqrt(1 - 0.9**2)
+    x = np.empty_like(e)
+    x[0] = 0.0
+    for i in range(1, len(x)):
+        x[i] = 0.9 * x[i - 1] + e[i]
+    x[20_000:] += 1.5
+    params = {"window": 400, "reference_size": 400, "arl": 1e4}
+    looped = detectors.create("ks", **params)
+    expected = [i for i, v in enumerate(x) if looped.update(v)]
+    assert expected
+    assert detectors.create("ks", **params).update_many(x).tolist() == expected
