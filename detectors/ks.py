@@ -80,7 +80,7 @@ class KS(NumericDetector):
 
     def __init__(self, *, reference=None, window: int = 1000, stride: int | None = None,
                  reference_size: int = 1000, arl: float = 1e7, min_distance: float = 0.05,
-                 max_reference: int = 5000, scales: int = 2, block: int = 32, seed: int = 0):
+                 max_reference: int = 2000, scales: int = 2, block: int = 32, seed: int = 0):
         self.window = check_int("ks", "window", window, minimum=20, example=1000)
         self.stride = check_int("ks", "stride", self.window // 20 if stride is None else stride,
                                 minimum=1, example=self.window // 20)
@@ -91,7 +91,7 @@ class KS(NumericDetector):
         self.arl = check_float("ks", "arl", arl, low=100.0, high=1e12, low_open=False, high_open=False, example=1e7)
         self.min_distance = check_float("ks", "min_distance", min_distance, low=0.0, high=1.0,
                                         low_open=False, example=0.05)
-        self.max_reference = check_int("ks", "max_reference", max_reference, minimum=20, example=5000)
+        self.max_reference = check_int("ks", "max_reference", max_reference, minimum=20, example=2000)
         self.scales = check_int("ks", "scales", scales, minimum=1, example=3)
         if self.window >> (self.scales - 1) < 20:
             raise ValueError(f"ks: scales={scales!r} is invalid; the smallest window, window / 2**(scales - 1) = "
