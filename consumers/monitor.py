@@ -71,8 +71,8 @@ class SignalMonitor:
                 version = versions if isinstance(versions, str) else versions[row]
                 alerts.append(build_alert(
                     model_id=self.model_id, model_version=version, kind=self.kind, signal=self.signal,
-                    detector=name, statistic=getattr(det, "drift_statistic", det.statistic),
-                    threshold=det.threshold, first=first, at=at, policy=policy, what=self.what))
+                    detector=name, statistic=det.alarm_statistic, threshold=det.alarm_threshold,
+                    first=first, at=at, policy=policy, what=self.what))
         return alerts
 
     def state(self) -> dict[str, Any]:

@@ -106,8 +106,30 @@ class MonitorService:
         self._metrics_server = server
         return server.server_address[1]
 
+    def calibrate(self) -> None:
+        """Build one detector per distinct configuration with a stand-in reference, so a `ks`
+        calibration (seconds, cached per process) happens at start-up, not inside a batch."""
+        import numpy as np
+
+        import detectors
+
+        rng = np.random.default_rng(0)
+        seen = set()
+        for model in self.config.models:
+            configs = [c for f in model.features for c in f.detector_configs]
+            if model.prediction:
+                configs += model.prediction.detector_configs
+            for cfg in configs:
+                key = (cfg.kind, tuple(sorted(cfg.params.items())))
+                if cfg.kind != "ks" or key in seen:
+                    continue
+                seen.add(key)
+                size = cfg.params.get("reference_size", 1000)
+                detectors.create(cfg.kind, reference=rng.normal(size=size), **cfg.params)
+
     def connect(self) -> None:
         cfg = self.config
+        self.calibrate()
         ensure_topics(cfg.kafka, cfg.topics)
         transactional = cfg.consumer.delivery == "exactly_once"
         txn = ({"transactional_id": f"streamdrift-{cfg.consumer.group_id}-{cfg.consumer.instance_id}",
