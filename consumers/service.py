@@ -176,7 +176,7 @@ class MonitorService:
                     self.process(records)
                 if self.checkpoints.due():
                     self._try_checkpoint()
-            self.checkpoint()
+            self._try_checkpoint(rewind=False)
         finally:
             self.metrics.up.set(0)
             self.close()
@@ -204,19 +204,22 @@ class MonitorService:
         parts = set(self.owned) | {tp.partition for tp in self.positions} if partitions is None else partitions
         self.checkpoints.write(self._outbox, [self._snapshot(p) for p in sorted(parts)])
 
-    def _try_checkpoint(self) -> None:
-        """A checkpoint can fail while the broker is away. at_least_once retries at the next batch (a
-        snapshot it may have written is consistent: restore seeks to the snapshot's own offsets).
-        exactly_once aborts the transaction and rewinds state and position to the last snapshot."""
+    def _try_checkpoint(self, partitions: set[int] | None = None, rewind: bool = True) -> None:
+        """A checkpoint can fail while the broker is away or the group has moved on. at_least_once
+        retries at the next batch (a snapshot it may have written is consistent: restore seeks to the
+        snapshot's own offsets). exactly_once aborts the transaction and, unless the partitions are
+        being given up anyway, rewinds state and position to the last snapshot."""
         try:
-            self.checkpoint()
+            self.checkpoint(partitions)
         except KafkaError as exc:
             if not self._outbox.transactional:
                 log.warning("checkpoint failed, will retry: %s", exc)
                 return
-            log.warning("checkpoint failed (%s): aborting the transaction, rewinding to the last snapshot", exc)
+            log.warning("checkpoint failed (%s): aborting the transaction%s", exc,
+                        ", rewinding to the last snapshot" if rewind else "; the last snapshot stands")
             self._outbox.abort()
-            self._rewind()
+            if rewind:
+                self._rewind()
 
     def _rewind(self) -> None:
         assigned = self._consumer.assignment()
@@ -228,7 +231,7 @@ class MonitorService:
         """Revocation: a final snapshot, then forget, so the next owner starts exactly here."""
         mine = {p for p in partitions if p in self.owned or any(tp.partition == p for tp in self.positions)}
         if mine and self._producer is not None:
-            self.checkpoint(mine)
+            self._try_checkpoint(mine, rewind=False)
         for p in partitions:
             self.owned.pop(p, None)
         self.positions = {tp: off for tp, off in self.positions.items() if tp.partition not in partitions}
