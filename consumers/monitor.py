@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from operator import itemgetter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -139,11 +140,34 @@ class QualityMonitor:
         self._seen, self._missing, self._invalid, self._first = state
 
 
-def numeric_column(raw: list[Any], feature: FeatureConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(values, rows, missing, invalid): the usable numbers of a feature, the rows they came from, and
-    boolean masks over all rows of the absent and the unusable (out of range, wrong type) values."""
-    # Strings (and JSON true/false) in a numeric feature become inf: counted as invalid below.
-    col = np.array([v if type(v) in (float, int) else (np.nan if v is None else np.inf) for v in raw], dtype=float)
+def numeric_matrix(dicts: list[dict], names: Sequence[str]) -> np.ndarray:
+    """One float column per name; absent or null -> NaN, a string (wrong type) -> inf.
+
+    One C-speed pass when every event carries every feature as a number (the common case);
+    value by value otherwise. JSON true/false count as 1/0.
+    """
+    if not names:
+        return np.empty((len(dicts), 0))
+    get = itemgetter(*names)
+    try:
+        rows = [get(d) for d in dicts]
+        matrix = np.array(rows if len(names) > 1 else [[r] for r in rows], dtype=float)
+        if matrix.shape == (len(dicts), len(names)):
+            return matrix
+    except (KeyError, TypeError, ValueError):
+        pass
+    return np.array([[_as_number(d.get(n)) for n in names] for d in dicts], dtype=float).reshape(len(dicts), len(names))
+
+
+def _as_number(value: Any) -> float:
+    if value is None:
+        return np.nan
+    return float(value) if isinstance(value, (int, float)) else np.inf
+
+
+def numeric_column(col: np.ndarray, feature: FeatureConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(values, rows, missing, invalid): the usable numbers of a feature column, the rows they came
+    from, and boolean masks over all rows of the absent and the unusable (out of range, wrong type)."""
     missing = np.isnan(col)
     ok = np.isfinite(col)
     if feature.min is not None:
@@ -179,6 +203,7 @@ class ModelMonitor:
             for f in config.features
         }
         self.quality = {f.name: QualityMonitor(mid, f) for f in config.features}
+        self._numeric_names = [f.name for f in config.features if f.type == "numeric"]
         pred = config.prediction
         self.prediction = (SignalMonitor(mid, "prediction", "prediction_drift", pred.detector_configs, metrics,
                                          f"predictions of {mid} drifted") if pred else None)
@@ -192,13 +217,15 @@ class ModelMonitor:
     def observe_features(self, events: Sequence[FeatureEvent | PredictionEvent], batch: Batch) -> list[DriftAlert]:
         alerts: list[DriftAlert] = []
         mid = self.config.model_id
+        dicts = [e.features or {} for e in events]
+        matrix = numeric_matrix(dicts, self._numeric_names)
         for feature in self.config.features:
-            raw = [(e.features or {}).get(feature.name) for e in events]
             if feature.type == "numeric":
-                values, rows, missing, invalid = numeric_column(raw, feature)
+                values, rows, missing, invalid = numeric_column(matrix[:, self._numeric_names.index(feature.name)],
+                                                                feature)
             else:
-                values, rows, missing = categorical_column(raw)
-                invalid = np.zeros(len(raw), dtype=bool)
+                values, rows, missing = categorical_column([d.get(feature.name) for d in dicts])
+                invalid = np.zeros(len(dicts), dtype=bool)
             if n_missing := int(np.count_nonzero(missing)):
                 self.metrics.missing.labels(mid, feature.name).inc(n_missing)
             if n_invalid := int(np.count_nonzero(invalid)):
@@ -232,7 +259,7 @@ class ModelMonitor:
         versions = [e.model_version for e in events]
         raw = [e.prediction for e in events]
         if self.config.prediction.type == "numeric":
-            values, rows, _, _ = numeric_column(raw, _PREDICTION)
+            values, rows, _, _ = numeric_column(numeric_matrix([{"p": p} for p in raw], ["p"])[:, 0], _PREDICTION)
         else:
             values, rows, _ = categorical_column(raw)
         alerts += self.prediction.observe(values, rows, batch, versions, self.cooldown, self.policy)

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from consumers.alerts import Cooldown, EventRef, alert_id
-from consumers.monitor import Batch, ModelMonitor, numeric_column
+from consumers.monitor import Batch, ModelMonitor, numeric_column, numeric_matrix
 from stream.config import AlertPolicy, FeatureConfig, ModelConfig
 from stream.events import FeatureEvent, LabelEvent, PredictionEvent
 from stream.metrics import ServiceMetrics
@@ -68,11 +68,24 @@ def test_cooldown_lets_one_alert_through_per_quiet_period():
 
 def test_numeric_column_separates_missing_out_of_range_and_wrong_type():
     feature = FeatureConfig(name="x", min=0, max=10)
-    values, rows, missing, invalid = numeric_column([1.0, None, 11.0, "text", True, 5.0, -1.0], feature)
-    assert values.tolist() == [1.0, 5.0]
-    assert rows.tolist() == [0, 5]
+    raw = [1.0, None, 11.0, "text", True, 5.0, -1.0]
+    col = numeric_matrix([{"x": v} for v in raw], ["x"])[:, 0]
+    values, rows, missing, invalid = numeric_column(col, feature)
+    assert values.tolist() == [1.0, 1.0, 5.0], "true counts as 1"
+    assert rows.tolist() == [0, 4, 5]
     assert missing.tolist() == [False, True, False, False, False, False, False]
-    assert invalid.tolist() == [False, False, True, True, True, False, True]
+    assert invalid.tolist() == [False, False, True, True, False, False, True]
+
+
+def test_numeric_matrix_fast_and_slow_paths_agree():
+    names = ["a", "b", "c"]
+    full = [{"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 4.0, "b": 5.0, "c": 6.0}]
+    assert numeric_matrix(full, names).tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    ragged = [{"a": 1.0, "c": "x"}, {"a": None, "b": 5.0, "c": 6.0, "extra": "ignored"}]
+    got = numeric_matrix(ragged, names)
+    assert np.isnan(got[0, 1]) and np.isinf(got[0, 2]) and np.isnan(got[1, 0])
+    assert got[1, 1:].tolist() == [5.0, 6.0]
+    assert numeric_matrix(full, ["b"]).tolist() == [[2.0], [5.0]]
 
 
 def test_a_feature_that_goes_missing_raises_a_data_quality_alert():
