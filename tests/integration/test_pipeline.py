@@ -32,8 +32,10 @@ def publish_features(producer: EventProducer, model_id: str, n: int, shift: floa
                           event_id=f"e{start + i}", timestamp=T0 + timedelta(milliseconds=start + i))
 
 
-def test_a_shift_in_one_feature_alerts_on_that_feature_only(kafka_bootstrap, unique):
-    config = make_config(kafka_bootstrap, unique, [{"model_id": "m1", "features": FEATURES}])
+@pytest.mark.parametrize("delivery", ["exactly_once", "at_least_once"])
+def test_a_shift_in_one_feature_alerts_on_that_feature_only(kafka_bootstrap, unique, delivery):
+    config = make_config(kafka_bootstrap, unique, [{"model_id": "m1", "features": FEATURES}],
+                         consumer={"group_id": f"g{unique}", "poll_timeout_ms": 100, "delivery": delivery})
     service = MonitorService(config)
     rng = np.random.default_rng(1)
     with running(service), EventProducer(config.kafka, config.topics) as producer:
