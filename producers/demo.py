@@ -72,7 +72,7 @@ def _scrape(url: str, prefixes: tuple[str, ...]) -> list[str]:
 
 def run_demo(*, duration: float, rate: int, config_path: Path, metrics_port: int, broker_port: int | None,
              seed: int) -> int:
-    if not port_is_free(metrics_port):
+    if metrics_port == 0 or not port_is_free(metrics_port):
         metrics_port = free_port()
     log_path = Path(tempfile.gettempdir()) / "streamdrift-demo-service.log"
     with kafka_broker(broker_port, progress=_say) as bootstrap:
