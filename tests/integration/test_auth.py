@@ -22,7 +22,7 @@ from stream.kafka_clients import ensure_topics, make_admin, make_consumer, make_
 
 from .helpers import make_config
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.recovery]
 
 USER = "alice"
 PASSWORD = "alice-Secret-7f3a9c"  # noqa: S105 - a test user of a throwaway broker
