@@ -85,9 +85,12 @@ def run_demo(*, duration: float, rate: int, config_path: Path, metrics_port: int
         _say(f"Metrics:           {url}")
         _say(f"Alert topic:       {config.topics.alerts}   (e.g. kcat -b {bootstrap} -X isolation.level=read_committed -C -t {config.topics.alerts})")
         _say(f"Service log:       {log_path}")
+        # Its own session: a terminal's Ctrl-C reaches only the demo, which then stops everything in order.
         with open(log_path, "wb") as log:
             service = subprocess.Popen([sys.executable, "-m", "stream.cli", "serve", "--config", str(config_path)],
-                                       env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                                       env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                                       start_new_session=True)
+        interrupted = _interruptible()
         stop = threading.Event()
         alerts: list[DriftAlert] = []
         tail = threading.Thread(target=_tail_alerts, args=(config, stop, alerts), daemon=True)
@@ -98,10 +101,10 @@ def run_demo(*, duration: float, rate: int, config_path: Path, metrics_port: int
             _say(f"Workload:          {rate} events/s for {duration:.0f} s; "
                  f"{', '.join(DRIFTING)} drift at {duration / 2:.0f} s; {', '.join(STABLE)} stay stable")
             publish_workload(config.kafka.model_copy(update={"bootstrap_servers": bootstrap}), config.topics,
-                             rate=rate, duration=duration, seed=seed)
-            time.sleep(3)  # let the last batches reach the service and its alerts reach us
-        except KeyboardInterrupt:
-            _say("\nInterrupted: stopping.")
+                             rate=rate, duration=duration, seed=seed, stop=interrupted)
+            interrupted.wait(3)  # let the last batches reach the service and its alerts reach us
+            if interrupted.is_set():
+                _say("\nInterrupted: stopping.")
         finally:
             stop.set()
             summary = _summary(url, alerts) if service.poll() is None else []
@@ -118,8 +121,18 @@ def run_demo(*, duration: float, rate: int, config_path: Path, metrics_port: int
     return 0
 
 
-def publish_workload(kafka: KafkaConfig, topics: TopicsConfig, *, rate: int, duration: float, seed: int) -> None:
+def _interruptible() -> threading.Event:
+    """SIGINT/SIGTERM set an event instead of raising inside a Kafka client call, so shutdown is orderly."""
+    event = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: event.set())
+    return event
+
+
+def publish_workload(kafka: KafkaConfig, topics: TopicsConfig, *, rate: int, duration: float, seed: int,
+                     stop: threading.Event | None = None) -> None:
     """Publish the demo workload at `rate` events/s; its drift starts halfway through `duration`."""
+    stop = stop or threading.Event()
     workload = CreditRiskWorkload(seed)
     tick = 0.1
     per_tick = max(1, int(rate * tick))
@@ -128,8 +141,9 @@ def publish_workload(kafka: KafkaConfig, topics: TopicsConfig, *, rate: int, dur
     lagged_labels: deque[list] = deque()
     start = time.monotonic()
     next_report = 10.0
-    with EventProducer(kafka, topics) as producer:
-        while (elapsed := time.monotonic() - start) < duration:
+    producer = EventProducer(kafka, topics)
+    try:
+        while (elapsed := time.monotonic() - start) < duration and not stop.is_set():
             batch = workload.batch(per_tick, drifted=elapsed >= duration / 2)
             lagged_labels.append(batch.labels)
             outgoing = [batch.features, batch.predictions]
@@ -142,7 +156,9 @@ def publish_workload(kafka: KafkaConfig, topics: TopicsConfig, *, rate: int, dur
                 phase = "drifted" if elapsed >= duration / 2 else "stable"
                 _say(f"  t={elapsed:4.0f}s  {workload.sent:,} events sent ({phase})")
                 next_report += 10.0
-            time.sleep(max(0.0, start + (workload.sent / per_tick) * tick - time.monotonic()))
+            stop.wait(max(0.0, start + (workload.sent / per_tick) * tick - time.monotonic()))
+    finally:
+        producer.close(timeout=10)
 
 
 def _summary(url: str, alerts: list[DriftAlert]) -> list[str]:

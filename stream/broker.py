@@ -229,7 +229,9 @@ class LocalKafka:
         with open(self._dir / "broker.log", "ab") as log:
             self._proc = subprocess.Popen([*self._jvm(), "kafka.Kafka", str(self._dir / "server.properties")],
                                           stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          preexec_fn=_die_with_parent)
+                                          # Own session: a terminal's Ctrl-C goes to our process, which
+                                          # stops the broker last, after its clients.
+                                          preexec_fn=_die_with_parent, start_new_session=True)
         self._wait_ready(timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:

@@ -23,8 +23,10 @@ def java_processes() -> set[int]:
 
 def demo(*args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "STREAMDRIFT_BOOTSTRAP"}   # its own broker, as a user gets
+    # A session of its own, like a terminal's foreground job: Ctrl-C goes to the whole group.
     return subprocess.Popen([sys.executable, "-m", "stream.cli", "demo", "--metrics-port", "0", *args], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
 
 
 def test_the_demo_alerts_on_the_drifted_features_only_and_cleans_up():
@@ -52,7 +54,7 @@ def test_ctrl_c_stops_the_demo_and_leaves_no_process():
             break
     assert lines and lines[-1].startswith("Monitor service:"), "".join(lines)
     service_pid = int(re.search(r"pid (\d+)", lines[-1]).group(1))
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)   # what a terminal does on Ctrl-C
     out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 0, "".join(lines) + out
     time.sleep(1)
