@@ -279,7 +279,7 @@ def build_report(results, speed, opts, elapsed, control_n, n_pre, n_post) -> str
         "",
         "Cells: rate (alarms / thousands of events). 1 false alarm per 1,000,000 events is 0.10 here.",
         "",
-        f"## Changes: missed / runs, median delay in events, false alarms per 100,000 before the change",
+        "## Changes: missed / runs, median delay in events, false alarms per 100,000 before the change",
         "",
         f"Each run: {n_pre} events, then the change, then {n_post} events; a change is missed when no "
         "alarm follows it. Delay is from the change point (the start of the ramp when gradual).",

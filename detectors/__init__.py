@@ -35,7 +35,7 @@ def create(kind: str, *, reference=None, **params) -> Detector:
                          f"(for example kind='ks')")
     try:
         return cls(reference=reference, **params)
-    except TypeError as exc:
+    except TypeError:
         import inspect
 
         allowed = [p for p in inspect.signature(cls).parameters if p != "reference"]
