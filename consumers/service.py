@@ -71,7 +71,6 @@ class MonitorService:
         self._dead = None
         self._outbox = None
         self._metrics_server = None
-        self.batches = 0
 
     # -- lifecycle --------------------------------------------------------------------------------
     def stop(self, *_: object) -> None:
@@ -283,7 +282,6 @@ class MonitorService:
             log.info("ALERT %s", alert.line())
             if self.on_alert:
                 self.on_alert(alert)
-        self.batches += 1
         self.checkpoints.count(size)
         self.metrics.batch_size.observe(size)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)

@@ -13,7 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from stream.broker import _die_with_parent, free_port, kafka_broker, port_is_free
+from stream.broker import die_with_parent, free_port, kafka_broker, port_is_free
 from stream.config import KafkaConfig, TopicsConfig, load_config
 from stream.events import DriftAlert
 from stream.kafka_clients import ensure_topics, make_consumer
@@ -88,7 +88,7 @@ def run_demo(*, duration: float, rate: int, config_path: Path, metrics_port: int
         # Its own session: a terminal's Ctrl-C reaches only the demo, which then stops everything in order.
         with open(log_path, "wb") as log:
             service = subprocess.Popen([sys.executable, "-m", "stream.cli", "serve", "--config", str(config_path)],
-                                       env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                                       env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
                                        start_new_session=True)
         interrupted = _interruptible()
         stop = threading.Event()

@@ -82,7 +82,7 @@ def kafka_jars(version: str = KAFKA_VERSION, progress=print) -> Path:
     return lib
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Run in the child: the kernel kills the JVM if the Python process that started it dies."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -231,7 +231,7 @@ class LocalKafka:
                                           stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                           # Own session: a terminal's Ctrl-C goes to our process, which
                                           # stops the broker last, after its clients.
-                                          preexec_fn=_die_with_parent, start_new_session=True)
+                                          preexec_fn=die_with_parent, start_new_session=True)
         self._wait_ready(timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:
