@@ -21,6 +21,17 @@ def java_processes() -> set[int]:
     return {int(p) for p in out.split()}
 
 
+@pytest.fixture
+def started():
+    """Every demo a test starts; whatever is still running at the end (a failed test) is killed."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def demo(*args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "STREAMDRIFT_BOOTSTRAP"}   # its own broker, as a user gets
     # A session of its own, like a terminal's foreground job: Ctrl-C goes to the whole group.
@@ -29,9 +40,10 @@ def demo(*args: str) -> subprocess.Popen:
                             start_new_session=True)
 
 
-def test_the_demo_alerts_on_the_drifted_features_only_and_cleans_up():
+def test_the_demo_alerts_on_the_drifted_features_only_and_cleans_up(started):
     before = java_processes()
     proc = demo("--duration", "30", "--rate", "1000")
+    started.append(proc)
     out, _ = proc.communicate(timeout=240)
     assert proc.returncode == 0, out
     assert re.search(r"Kafka bootstrap:\s+127\.0\.0\.1:\d+", out) and re.search(r"http://127\.0\.0\.1:\d+/metrics", out)
@@ -44,9 +56,10 @@ def test_the_demo_alerts_on_the_drifted_features_only_and_cleans_up():
     assert "streamdrift serve" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
 
 
-def test_ctrl_c_stops_the_demo_and_leaves_no_process():
+def test_ctrl_c_stops_the_demo_and_leaves_no_process(started):
     before = java_processes()
     proc = demo("--duration", "120")
+    started.append(proc)
     lines = []
     for line in proc.stdout:
         lines.append(line)
