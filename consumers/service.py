@@ -128,8 +128,8 @@ class MonitorService:
 
     def connect(self) -> None:
         cfg = self.config
+        ensure_topics(cfg.kafka, cfg.topics)   # first: refused credentials fail before any slow start-up work
         self.calibrate()
-        ensure_topics(cfg.kafka, cfg.topics)
         transactional = cfg.consumer.delivery == "exactly_once"
         txn = ({"transactional_id": f"streamdrift-{cfg.consumer.group_id}-{cfg.consumer.instance_id}",
                 "transaction_timeout_ms": cfg.consumer.transaction_timeout_ms} if transactional else {})

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -91,6 +92,34 @@ def die_with_parent() -> None:
 
 
 SCRAM_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+DIR_PREFIX = "streamdrift-kafka-"
+
+# The broker folder's reaper, a process of its own: it reads the pid of each JVM launched on the
+# folder from stdin and, at EOF (the owner stopped the broker, or died, even by SIGKILL), waits for
+# those JVMs to be gone (killing one that is still up on this folder) and removes the folder.
+_REAPER = r"""
+import os, shutil, signal, sys, time
+for s in (signal.SIGINT, signal.SIGHUP):
+    signal.signal(s, signal.SIG_IGN)
+folder = sys.argv[1]
+pids = [int(line) for line in sys.stdin if line.strip()]
+def runs_here(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return folder.encode() in f.read()
+    except OSError:
+        return False
+deadline = time.monotonic() + 30
+for pid in pids:
+    if runs_here(pid):
+        os.kill(pid, signal.SIGKILL)
+    while runs_here(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+shutil.rmtree(folder, ignore_errors=True)
+"""
 
 
 class LocalKafka:
@@ -98,7 +127,7 @@ class LocalKafka:
 
     def __init__(self, port: int | None = None, *, heap: str = HEAP, extra_properties: dict[str, str] | None = None,
                  listener_protocol: str = "PLAINTEXT", jaas: str | None = None, format_args: tuple[str, ...] = (),
-                 client_settings: dict[str, object] | None = None):
+                 client_settings: dict[str, object] | None = None, keep_data: bool = False):
         self.port = port
         self.heap = heap
         self.extra_properties = extra_properties or {}
@@ -108,8 +137,16 @@ class LocalKafka:
         self.format_args = tuple(format_args)
         # kafka-python security settings the readiness check connects with (a SASL listener needs credentials).
         self.client_settings = dict(client_settings or {})
+        # By default the data folder goes with the broker however it ends; keep_data leaves it for the user.
+        self.keep_data = keep_data
         self._proc: subprocess.Popen | None = None
         self._dir: Path | None = None
+        self._reaper: subprocess.Popen | None = None
+
+    @property
+    def data_dir(self) -> Path | None:
+        """The broker's folder (configuration, log, data) while it exists."""
+        return self._dir
 
     @classmethod
     def with_scram(cls, users: dict[str, str], *, admin: str = "admin", admin_password: str | None = None,
@@ -211,7 +248,11 @@ class LocalKafka:
         elif not port_is_free(self.port):
             raise BrokerError(f"port {self.port} is taken: choose another with --broker-port, or stop what uses it")
         controller_port = free_port()
-        self._dir = Path(tempfile.mkdtemp(prefix="streamdrift-kafka-"))
+        self._dir = Path(tempfile.mkdtemp(prefix=DIR_PREFIX))
+        if not self.keep_data:
+            self._reaper = subprocess.Popen([sys.executable, "-c", _REAPER, str(self._dir)], stdin=subprocess.PIPE,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                            start_new_session=True)
         config = self._dir / "server.properties"
         config.write_text(self.properties(controller_port))
         if self.jaas:
@@ -232,6 +273,9 @@ class LocalKafka:
                                           # Own session: a terminal's Ctrl-C goes to our process, which
                                           # stops the broker last, after its clients.
                                           preexec_fn=die_with_parent, start_new_session=True)
+        if self._reaper is not None:
+            self._reaper.stdin.write(f"{self._proc.pid}\n".encode())
+            self._reaper.stdin.flush()
         self._wait_ready(timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:
@@ -296,9 +340,13 @@ class LocalKafka:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-        if self._dir:
+        if self._dir and not self.keep_data:
             shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+        self._dir = None
+        if self._reaper is not None:
+            self._reaper.stdin.close()
+            self._reaper.wait(timeout=35)
+            self._reaper = None
 
     def __enter__(self) -> LocalKafka:
         self.start()
@@ -325,7 +373,7 @@ def docker_available() -> bool:
 
 
 @contextlib.contextmanager
-def kafka_broker(port: int | None = None, progress=print) -> Iterator[str]:
+def kafka_broker(port: int | None = None, progress=print, keep_data: bool = False) -> Iterator[str]:
     """Yield a bootstrap address of a real broker, stopping whatever this call started."""
     given = os.environ.get("STREAMDRIFT_BOOTSTRAP")
     if given:
@@ -340,19 +388,24 @@ def kafka_broker(port: int | None = None, progress=print) -> Iterator[str]:
             yield container.get_bootstrap_server()
         return
     progress(f"Starting a local Apache Kafka {KAFKA_VERSION} broker (KRaft)...")
-    broker = LocalKafka(port)
+    broker = LocalKafka(port, keep_data=keep_data)
     broker.start(progress=progress)
+    if keep_data:
+        progress(f"Broker data kept in {broker.data_dir}")
     try:
         yield broker.bootstrap
     finally:
         broker.stop()
 
 
-def main() -> None:  # pragma: no cover - used by `streamdrift broker`
-    with kafka_broker() as bootstrap:
+def main(port: int | None = None, keep_data: bool = False) -> None:
+    """`streamdrift broker`: run until SIGINT or SIGTERM, then stop the broker (and remove its folder)."""
+    # Handled, not default: SIGTERM's default action would end us before the broker and its folder go.
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with kafka_broker(port, keep_data=keep_data) as bootstrap:
         print(f"Kafka broker ready at {bootstrap}; Ctrl-C stops it", flush=True)
-        try:
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
-        except KeyboardInterrupt:
+        while not stop.wait(1.0):
             pass
-    sys.exit(0)
+        print("Stopping the broker...", flush=True)

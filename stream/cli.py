@@ -67,7 +67,7 @@ def _cmd_workload(args: argparse.Namespace) -> int:
 def _cmd_broker(args: argparse.Namespace) -> int:
     from .broker import main
 
-    main()
+    main(port=args.port, keep_data=args.keep_data)
     return 0
 
 
@@ -115,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=_cmd_schema)
 
     broker = sub.add_parser("broker", help="run a local Kafka broker until Ctrl-C",
-                            description="Start a broker (STREAMDRIFT_BOOTSTRAP, testcontainers, or local jars).")
+                            description="Start a broker (STREAMDRIFT_BOOTSTRAP, testcontainers, or local jars) "
+                                        "and run it until Ctrl-C or SIGTERM. Its data folder is removed when it "
+                                        "stops, unless --keep-data.")
+    broker.add_argument("--port", type=int, default=None, help="listener port of a local broker (default: a free one)")
+    broker.add_argument("--keep-data", action="store_true",
+                        help="leave the local broker's data folder in place when it stops (its path is printed)")
     broker.set_defaults(func=_cmd_broker)
     return parser
 

@@ -13,6 +13,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from .config import KafkaConfig, TopicsConfig
 from .errors import BrokerError
+from .kafka_compat import complete_orphaned_joins
 from .sasl_login import check_credentials
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def make_producer(kafka: KafkaConfig, **extra: Any) -> KafkaProducer:
 
 
 def make_consumer(kafka: KafkaConfig, **extra: Any) -> KafkaConsumer:
-    return _connect(KafkaConsumer, kafka, "consumer", **extra)
+    return complete_orphaned_joins(_connect(KafkaConsumer, kafka, "consumer", **extra))
 
 
 def make_admin(kafka: KafkaConfig, **extra: Any) -> KafkaAdminClient:

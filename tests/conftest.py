@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import tempfile
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 
-from stream.broker import kafka_broker
+from stream.broker import DIR_PREFIX, kafka_broker
+
+
+def _broker_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob(f"{DIR_PREFIX}*"))
+
+
+def _project_processes() -> set[str]:
+    out = subprocess.run(["pgrep", "-af", "kafka.Kafka|stream.cli serve|streamdrift serve"],
+                         capture_output=True, text=True).stdout
+    return {line for line in out.splitlines() if "pgrep" not in line}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leaves_nothing_behind():
+    """Set up first, torn down last: the session must end with no broker folder or process it started."""
+    folders, processes = _broker_folders(), _project_processes()
+    yield
+    left = sorted(map(str, _broker_folders() - folders))
+    running = sorted(_project_processes() - processes)
+    assert not left and not running, f"the test session left broker folders {left} and processes {running}"
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from stream.broker import DIR_PREFIX
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def broker_folders() -> set[Path]:
+    import tempfile
+
+    return set(Path(tempfile.gettempdir()).glob(f"{DIR_PREFIX}*"))
 
 
 def java_processes() -> set[int]:
@@ -41,7 +49,7 @@ def demo(*args: str) -> subprocess.Popen:
 
 
 def test_the_demo_alerts_on_the_drifted_features_only_and_cleans_up(started):
-    before = java_processes()
+    before, folders = java_processes(), broker_folders()
     proc = demo("--duration", "30", "--rate", "1000")
     started.append(proc)
     out, _ = proc.communicate(timeout=240)
@@ -53,11 +61,12 @@ def test_the_demo_alerts_on_the_drifted_features_only_and_cleans_up(started):
     assert 'streamdrift_events_total{model="credit-risk",role="features"}' in out
     time.sleep(1)
     assert java_processes() <= before, "the demo left its Kafka broker running"
+    assert broker_folders() <= folders, "the demo left its broker's folder"
     assert "streamdrift serve" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
 
 
 def test_ctrl_c_stops_the_demo_and_leaves_no_process(started):
-    before = java_processes()
+    before, folders = java_processes(), broker_folders()
     proc = demo("--duration", "120")
     started.append(proc)
     lines = []
@@ -72,5 +81,6 @@ def test_ctrl_c_stops_the_demo_and_leaves_no_process(started):
     assert proc.returncode == 0, "".join(lines) + out
     time.sleep(1)
     assert java_processes() <= before, "Ctrl-C left the Kafka broker running"
+    assert broker_folders() <= folders, "Ctrl-C left the broker's folder"
     with pytest.raises(ProcessLookupError):
         os.kill(service_pid, 0)

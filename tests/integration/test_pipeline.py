@@ -94,7 +94,10 @@ def test_metrics_endpoint_counts_events_and_alerts(kafka_bootstrap, unique):
         for i, x in enumerate(np.concatenate([rng.normal(0, 1, 3000), rng.normal(3, 1, 3000)])):
             producer.features("m2", {"shifted": float(x)}, event_id=str(i), timestamp=T0 + timedelta(seconds=i))
         producer.flush()
-        wait_for(lambda: service.metrics.events.labels("features", "m2")._value.get() >= 6000, what="events")
+        # Both counters: a scrape may fall between the two increments of one batch.
+        wait_for(lambda: service.metrics.events.labels("features", "m2")._value.get() >= 6000
+                 and service.metrics.detector_events.labels("m2", "shifted", "ks")._value.get() >= 6000,
+                 what="events counted and fed to the detector")
         wait_for(lambda: (service.metrics.alerts.labels("m2", "data_drift", "shifted", "critical")._value.get()
                           + service.metrics.alerts.labels("m2", "data_drift", "shifted", "warning")._value.get()) >= 1,
                  what="a drift alert")

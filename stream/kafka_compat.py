@@ -1,0 +1,43 @@
+"""Workarounds for kafka-python defects, each in one place, each checked by tests/unit/test_kafka_compat.py.
+
+kafka-python 3.0.x (seen with 3.0.12) can orphan a group join. A rejoin that the consumer
+coordinator itself asks for (the subscription changed, or the leader saw the topic metadata
+change) does not set the base coordinator's ``rejoin_needed`` flag, and the join clears its own
+trigger while it is in flight: ``group_protocols()`` records the joined subscription when the
+JoinGroup is built, the leader's ``_perform_assignment`` records the metadata it assigned. If
+``poll(timeout_ms)`` runs out during that JoinGroup/SyncGroup round trip, the join task is left
+to finish on the IO thread, and the next ``poll`` sees ``need_rejoin() == False``, never awaits
+the finished task, never runs ``_on_join_complete``: the consumer keeps an empty assignment and
+heartbeats forever, so the broker never rebalances it away. It shows whenever a group joins
+before the consumer has the topic's metadata (the first join assigns nothing, the second is the
+one at risk) and the round trip outlasts a poll — SASL logins on fresh connections make that
+likely, short polls certain.
+
+The fix: a join task still in flight, or finished but never consumed, counts as a rejoin needed.
+The next poll then awaits the task in flight, or (kafka-python does not reuse a finished one)
+joins once more, and completes the join with its assignment.
+"""
+
+from __future__ import annotations
+
+from kafka import KafkaConsumer
+
+
+class KafkaPythonChanged(RuntimeError):
+    """kafka-python no longer has the internals a workaround relies on: review the workaround."""
+
+
+def complete_orphaned_joins(consumer: KafkaConsumer) -> KafkaConsumer:
+    """Make ``consumer`` finish a group join that an earlier ``poll`` timed out on."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is None or not hasattr(coordinator, "_join_task") or not hasattr(coordinator, "need_rejoin"):
+        raise KafkaPythonChanged(
+            "kafka-python's consumer coordinator has no _join_task/need_rejoin any more: check whether the "
+            "orphaned-join defect is fixed in this version and drop or adapt stream/kafka_compat.py")
+    need_rejoin = coordinator.need_rejoin
+
+    def need_rejoin_or_join_pending() -> bool:
+        return need_rejoin() or coordinator._join_task is not None
+
+    coordinator.need_rejoin = need_rejoin_or_join_pending
+    return consumer

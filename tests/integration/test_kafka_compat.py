@@ -1,0 +1,71 @@
+"""kafka-python's orphaned group join (stream/kafka_compat.py), shown on a real broker and fixed.
+
+Short polls make the defect certain rather than occasional: a join that spans two polls is the
+one that gets orphaned. The negative control runs the plain kafka-python consumer the same way;
+when it stops getting stuck, kafka-python has fixed the defect and the workaround can go.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from stream.config import KafkaConfig
+from stream.kafka_clients import make_consumer
+
+pytestmark = pytest.mark.integration
+
+POLL_MS = 2
+TRIALS = 6
+
+
+def topic_with_one_record(bootstrap: str) -> str:
+    topic = f"join{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        admin.close()
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    try:
+        producer.send(topic, b"x").get(timeout=30)
+    finally:
+        producer.close()
+    return topic
+
+
+def receives(consumer: KafkaConsumer, topic: str, within_s: float) -> bool:
+    """Subscribe, poll in POLL_MS slices, and say whether the record arrived in time."""
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            if any(consumer.poll(timeout_ms=POLL_MS).values()):
+                return True
+        return False
+    finally:
+        consumer.close()
+
+
+def test_our_consumers_complete_a_join_that_spans_polls(kafka_bootstrap):
+    kafka = KafkaConfig(bootstrap_servers=kafka_bootstrap)
+    for _ in range(TRIALS):
+        topic = topic_with_one_record(kafka_bootstrap)
+        consumer = make_consumer(kafka, group_id=f"g{topic}", auto_offset_reset="earliest", enable_auto_commit=False)
+        assert receives(consumer, topic, within_s=30), f"make_consumer's consumer got no assignment on {topic}"
+
+
+def test_plain_kafka_python_still_orphans_such_joins(kafka_bootstrap):
+    """Negative control: without the workaround the same loop gets stuck with an empty assignment."""
+    stuck = 0
+    for _ in range(TRIALS):
+        topic = topic_with_one_record(kafka_bootstrap)
+        consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=f"g{topic}",
+                                 auto_offset_reset="earliest", enable_auto_commit=False)
+        stuck += not receives(consumer, topic, within_s=3)
+    assert stuck > 0, ("the plain kafka-python consumer no longer gets stuck: the defect seems fixed in this "
+                       "kafka-python; drop stream/kafka_compat.complete_orphaned_joins")
