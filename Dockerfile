@@ -2,6 +2,7 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY streamdrift ./streamdrift
 COPY stream ./stream
 COPY detectors ./detectors
 COPY consumers ./consumers

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
 import time
 from collections import defaultdict
@@ -76,27 +74,6 @@ class MonitorService:
     def stop(self, *_: object) -> None:
         """Ask the loop to finish its batch, checkpoint and close (safe from a signal handler)."""
         self._stop.set()
-
-    def install_signal_handlers(self, shutdown_timeout_s: float = 30.0) -> None:
-        """SIGTERM/SIGINT: finish the batch, checkpoint, close. If that cannot finish (the broker is
-        gone) within the timeout, or a second signal comes, exit anyway: the last snapshot is safe."""
-        def handle(signum, _frame):
-            if self._stop.is_set():
-                os._exit(128 + signum)
-            self.stop()
-            timer = threading.Timer(shutdown_timeout_s, self._abandon, args=(shutdown_timeout_s,))
-            timer.daemon = True
-            timer.start()
-
-        signal.signal(signal.SIGTERM, handle)
-        signal.signal(signal.SIGINT, handle)
-
-    @staticmethod
-    def _abandon(timeout_s: float) -> None:
-        log.error("could not checkpoint and close within %.0f s (broker unreachable?); exiting, the last "
-                  "snapshot stands", timeout_s)
-        logging.shutdown()
-        os._exit(1)
 
     def serve_metrics(self) -> int:
         """Start the /metrics HTTP endpoint; returns the bound port (useful when configured as 0)."""

@@ -87,7 +87,7 @@ def run_demo(*, duration: float, rate: int, config_path: Path, metrics_port: int
         _say(f"Service log:       {log_path}")
         # Its own session: a terminal's Ctrl-C reaches only the demo, which then stops everything in order.
         with open(log_path, "wb") as log:
-            service = subprocess.Popen([sys.executable, "-m", "stream.cli", "serve", "--config", str(config_path)],
+            service = subprocess.Popen([sys.executable, "-m", "streamdrift", "serve", "--config", str(config_path)],
                                        env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
                                        start_new_session=True)
         interrupted = _interruptible()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
+import os
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -14,23 +15,53 @@ import pytest
 from stream.broker import DIR_PREFIX, kafka_broker
 
 
+SESSION_TAG = "STREAMDRIFT_TEST_SESSION"
+
+
 def _broker_folders() -> set[Path]:
     return set(Path(tempfile.gettempdir()).glob(f"{DIR_PREFIX}*"))
 
 
-def _project_processes() -> set[str]:
-    out = subprocess.run(["pgrep", "-af", "kafka.Kafka|stream.cli serve|streamdrift serve"],
-                         capture_output=True, text=True).stdout
-    return {line for line in out.splitlines() if "pgrep" not in line}
+def _processes() -> dict[int, tuple[bytes, bytes]]:
+    """pid -> (command line, environment) of every process we may read."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                found[int(proc.name)] = ((proc / "cmdline").read_bytes(), (proc / "environ").read_bytes())
+            except OSError:
+                continue
+    return found
+
+
+def _leftovers(tag: str, folders_before: set[Path]) -> tuple[list[str], list[str]]:
+    """Processes this session started that still run, and broker folders it left.
+
+    Children inherit the session's tag in their environment, so a concurrent test session on the
+    same machine (its brokers, its folders) is told apart: a new folder is ours to answer for
+    unless a live broker of another session still runs on it.
+    """
+    mark = f"{SESSION_TAG}={tag}".encode()
+    procs = _processes()
+    ours = {pid: cmd for pid, (cmd, env) in procs.items() if mark in env.split(b"\0") and pid != os.getpid()}
+    in_use_by_others = {folder for folder in _broker_folders() for pid, (cmd, _) in procs.items()
+                        if pid not in ours and str(folder).encode() in cmd}
+    left = sorted(str(f) for f in _broker_folders() - folders_before - in_use_by_others)
+    running = sorted(f"{pid} {b' '.join(cmd.split(bytes(1))).decode(errors='replace')[:200]}" for pid, cmd in ours.items())
+    return left, running
 
 
 @pytest.fixture(scope="session", autouse=True)
 def leaves_nothing_behind():
     """Set up first, torn down last: the session must end with no broker folder or process it started."""
-    folders, processes = _broker_folders(), _project_processes()
+    tag = uuid.uuid4().hex
+    os.environ[SESSION_TAG] = tag
+    before = _broker_folders()
     yield
-    left = sorted(map(str, _broker_folders() - folders))
-    running = sorted(_project_processes() - processes)
+    deadline = time.monotonic() + 10   # a reaper may still be removing a folder
+    while (found := _leftovers(tag, before)) != ([], []) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left, running = found
     assert not left and not running, f"the test session left broker folders {left} and processes {running}"
 
 

@@ -35,7 +35,7 @@ class ServiceProcess:
         self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "stream.cli", "serve", "--config", str(self.config_path)],
+                [sys.executable, "-m", "streamdrift", "serve", "--config", str(self.config_path)],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         return self
 

@@ -60,7 +60,7 @@ def test_the_broker_and_its_folder_go_with_a_python_process_killed_by_sigkill():
 def broker_command(*args: str) -> tuple[subprocess.Popen, str, list[str]]:
     """`streamdrift broker` in a session of its own, as a terminal's job: the process, its bootstrap, its output."""
     env = {k: v for k, v in os.environ.items() if k != "STREAMDRIFT_BOOTSTRAP"}
-    proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "broker", *args], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "streamdrift", "broker", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines = []
     for line in proc.stdout:

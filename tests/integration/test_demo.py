@@ -43,7 +43,7 @@ def started():
 def demo(*args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "STREAMDRIFT_BOOTSTRAP"}   # its own broker, as a user gets
     # A session of its own, like a terminal's foreground job: Ctrl-C goes to the whole group.
-    return subprocess.Popen([sys.executable, "-m", "stream.cli", "demo", "--metrics-port", "0", *args], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "streamdrift", "demo", "--metrics-port", "0", *args], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from stream.cli import DEMO_CONFIG, build_parser, main
+from streamdrift.cli import build_parser, main
+from streamdrift.demo_command import DEMO_CONFIG
 
 COMMANDS = ["demo", "serve", "check-config", "schema", "workload", "broker"]
 

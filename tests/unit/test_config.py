@@ -85,7 +85,7 @@ def test_secrets_never_appear_in_errors_or_the_model_repr():
 
 
 def test_the_example_config_shipped_with_the_demo_is_valid():
-    from stream.cli import DEMO_CONFIG
+    from streamdrift.demo_command import DEMO_CONFIG
 
     config = load_config(DEMO_CONFIG)
     assert config.models[0].model_id == "credit-risk"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from stream.cli import build_parser
+from streamdrift.cli import build_parser
 from stream.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +29,6 @@ def test_compose_runs_kafka_the_service_the_demo_producer_and_prometheus():
 
 def test_the_image_carries_every_package_and_the_example_config():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for folder in ("stream", "detectors", "consumers", "producers", "examples"):
+    for folder in ("streamdrift", "stream", "detectors", "consumers", "producers", "examples"):
         assert f"COPY {folder} ./{folder}" in dockerfile
     assert 'ENTRYPOINT ["streamdrift"]' in dockerfile

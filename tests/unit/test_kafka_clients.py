@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from stream import cli
+from streamdrift import cli
 from stream.config import KafkaConfig
 from stream.kafka_clients import client_kwargs
 from stream.sasl_login import check_credentials

@@ -1,0 +1,1 @@
+"""The `streamdrift` command, above every package: each command is a module here that imports the rest lazily."""
