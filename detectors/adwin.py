@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from river._river_rust.drift import AdaptiveWindowing
-
+from detectors._river_compat import adaptive_windowing
 from detectors._params import check_choice, check_float, check_int, numeric_reference
 from detectors._streaming import NumericDetector
 
@@ -66,6 +65,8 @@ class ADWIN(NumericDetector):
     """
 
     kind = "adwin"
+    _no_rearm = ("adwin compares the stream with its own recent past, not with a reference (its reference only "
+                 "maps values to [0, 1] and is always kept), and restarts its windows after an alarm")
 
     def __init__(self, *, reference=None, delta: float = 1e-4, block: int = 32, clock: int = 1, transform: str = "cdf",
                  spread: bool = True, reference_size: int = 1000, max_buckets: int = 5,
@@ -90,8 +91,8 @@ class ADWIN(NumericDetector):
         n = 2 if (self.spread and self.transform == "cdf") else 1
         delta = self.delta / n
         self._windows = [
-            AdaptiveWindowing(delta=delta, clock=self.clock, max_buckets=self.max_buckets,
-                              min_window_length=self.min_window_length, grace_period=self.grace_period)
+            adaptive_windowing(delta=delta, clock=self.clock, max_buckets=self.max_buckets,
+                               min_window_length=self.min_window_length, grace_period=self.grace_period)
             for _ in range(n)
         ]
         self._recent = [np.empty(0) for _ in range(n)]  # last block values fed, to describe a cut

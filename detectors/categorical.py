@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections import Counter
+from collections.abc import Mapping
 from statistics import NormalDist
 
 import numpy as np
 
-from detectors._params import check_float, check_int
-from detectors._reference import test_ends, window_counts
+from detectors._params import check_choice, check_float, check_int
+from detectors._reference import tested_ends, window_counts
+from detectors._streaming import REARM_CHOICES
 from detectors.base import Detector
 
 
@@ -52,6 +55,25 @@ def _missing(x) -> bool:
     return x is None or (isinstance(x, float) and x != x)
 
 
+def _frequency_table(table: Mapping) -> dict:
+    """Check a reference given as {category: count}: whole counts, as a training profile stores them."""
+    counts = {}
+    for category, count in table.items():
+        whole = isinstance(count, numbers.Integral) and not isinstance(count, bool)
+        if not whole and isinstance(count, numbers.Real) and math.isfinite(count) and float(count).is_integer():
+            whole, count = True, int(count)
+        if not whole or count < 0:
+            raise ValueError(f"categorical: reference[{category!r}]={count!r} is invalid; a frequency table must "
+                             f"map each category to a whole number of occurrences, not a proportion (for "
+                             f"example reference={{'a': 600, 'b': 400}})")
+        if count and not _missing(category):
+            counts[category] = int(count)
+    if sum(counts.values()) < 20:
+        raise ValueError(f"categorical: reference counts {sum(counts.values())} values; reference must hold at "
+                         f"least 20 (pass the counts of a larger sample, or reference=None to warm up)")
+    return counts
+
+
 class Categorical(Detector):
     """Chi-square test of the category frequencies in a sliding window against a reference.
 
@@ -63,9 +85,14 @@ class Categorical(Detector):
     windows overlap), and a window alarms only if the total variation distance between the two
     frequency tables is at least ``min_distance`` as well.
 
-    The reference is ``reference`` (a sequence of str) if given, else the first
-    ``reference_size`` values. After an alarm the next ``reference_size`` values become the new
-    reference. ``unseen`` maps each category absent from the reference in use to how often it
+    The reference is ``reference`` if given, either a sample (a sequence of categories) or a
+    frequency table ``{category: count}`` (whole counts, as a training profile stores them;
+    the chi-square test treats them as a sample of their total), else the first
+    ``reference_size`` values. After an alarm, with ``rearm="relearn"`` the next
+    ``reference_size`` values become the new reference (one lasting change, one alarm); with
+    ``rearm="keep"`` the reference stays and the window starts afresh, so a lasting change
+    alarms again about once per ``window`` values until the frequencies return. ``unseen``
+    maps each category absent from the reference in use to how often it
     was seen since creation or ``reset()`` (at most ``max_unseen`` categories are recorded).
     None and NaN are skipped and not counted in ``n_seen``. ``statistic`` is the chi-square
     value of the last test, ``threshold`` its critical value, ``distance`` the TV distance.
@@ -86,6 +113,8 @@ class Categorical(Detector):
         Reference categories expected fewer times than this in a window are pooled.
     max_unseen
         Most unseen categories recorded in ``unseen``.
+    rearm
+        ``"relearn"`` or ``"keep"``: what happens to the reference after an alarm.
 
     Examples
     --------
@@ -100,13 +129,19 @@ class Categorical(Detector):
     array([4199])
     >>> det.unseen
     {'mauve': 35}
+
+    A kept frequency table says "still drifting" once per window until the mix returns:
+
+    >>> det = detectors.create("categorical", reference={"red": 500, "green": 300, "blue": 200}, rearm="keep")
+    >>> det.update_many(np.concatenate([after, before])).tolist()
+    [999, 1999, 2999]
     """
 
     kind = "categorical"
 
     def __init__(self, *, reference=None, window: int = 1000, stride: int | None = None,
                  reference_size: int = 1000, arl: float = 1e7, min_distance: float = 0.05,
-                 min_expected: float = 5.0, max_unseen: int = 1000):
+                 min_expected: float = 5.0, max_unseen: int = 1000, rearm: str = "relearn"):
         self.window = check_int("categorical", "window", window, minimum=20, example=1000)
         self.stride = check_int("categorical", "stride", self.window // 10 if stride is None else stride,
                                 minimum=1, example=self.window // 10)
@@ -121,16 +156,21 @@ class Categorical(Detector):
         self.min_expected = check_float("categorical", "min_expected", min_expected, low=0.0, high=1e6,
                                         example=5.0)
         self.max_unseen = check_int("categorical", "max_unseen", max_unseen, minimum=0, example=1000)
+        self.rearm = check_choice("categorical", "rearm", rearm, REARM_CHOICES, '"keep"')
         self.reference = self._check_reference(reference)
         self.reset()
 
     @staticmethod
     def _check_reference(reference):
+        """A tuple of the non-missing values, or a dict {category: count} of the positive counts."""
         if reference is None:
             return None
+        if isinstance(reference, Mapping):
+            return _frequency_table(reference)
         if isinstance(reference, (str, bytes)) or not hasattr(reference, "__iter__"):
             raise ValueError(f"categorical: reference={reference!r:.60} is invalid; reference must be a "
-                             f"sequence of category strings (for example reference=['a', 'b', 'a'])")
+                             f"sequence of category strings (for example reference=['a', 'b', 'a']) or a "
+                             f"frequency table (for example reference={{'a': 600, 'b': 400}})")
         values = [x for x in reference if not _missing(x)]
         if len(values) < 20:
             raise ValueError(f"categorical: reference has {len(values)} non-missing values; reference must "
@@ -165,7 +205,7 @@ class Categorical(Detector):
         self._k = 0
 
     def _set_reference(self, values) -> None:
-        counts = Counter(values)
+        counts = dict(values) if isinstance(values, dict) else Counter(values)
         m = sum(counts.values())
         kept = sorted((c for c, k in counts.items() if k * self.window / m >= self.min_expected), key=str)
         other = len(kept)
@@ -202,7 +242,8 @@ class Categorical(Detector):
             if alarmed:
                 alarms.append(positions[i - 1])
                 self._record_alarm()
-                self._buckets = None  # re-arm: learn a new reference from what follows
+                if self.rearm == "relearn":
+                    self._buckets = None  # learn a new reference from what follows
                 self._rearm_window()
         return np.asarray(alarms, dtype=np.int64)
 
@@ -215,7 +256,7 @@ class Categorical(Detector):
         w, k0, held = self.window, self._k, len(self._codes)
         new = self._encode(values)
         seq = np.concatenate([self._codes, new])
-        ends = test_ends(k0, held, len(values), w, self.stride)
+        ends = tested_ends(k0, held, len(values), w, self.stride)
         used, alarmed = len(values), False
         if len(ends):
             chi2, tv = self._test(window_counts(seq, len(self._ref_counts), w, ends))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from river.drift import binary
-
+from detectors._river_compat import binary_detector, ddm_state, hddm_w_state
 from detectors._params import check_choice, check_float, check_int
 from detectors.base import Detector
 
@@ -105,6 +104,8 @@ class DDM(_ErrorRate):
     """
 
     kind = "ddm"
+    _no_rearm = ("ddm compares the error rate with the best one since its last restart, not with a reference, "
+                 "and River restarts it after every drift")
 
     def __init__(self, *, reference=None, warm_start: int = 1000, warning_threshold: float = 2.0,
                  drift_threshold: float = 4.0):
@@ -120,16 +121,15 @@ class DDM(_ErrorRate):
         self.reset()
 
     def _new(self):
-        return binary.DDM(warm_start=self.warm_start, warning_threshold=self.warning_threshold,
-                          drift_threshold=self.drift_threshold)
+        return binary_detector("DDM")(warm_start=self.warm_start, warning_threshold=self.warning_threshold,
+                                      drift_threshold=self.drift_threshold)
 
     def _read(self) -> tuple[float, float]:
-        r = self._river
-        p, n = r._p.get(), r._p.n
+        p, n, p_min, s_min = ddm_state(self._river)
         s = math.sqrt(p * (1 - p) / n) if n else 0.0
-        if r._p_min is None:
+        if p_min is None:
             return p + s, float("nan")
-        return p + s, r._p_min + self.drift_threshold * r._s_min
+        return p + s, p_min + self.drift_threshold * s_min
 
 
 class HDDMW(_ErrorRate):
@@ -161,6 +161,8 @@ class HDDMW(_ErrorRate):
     """
 
     kind = "hddm_w"
+    _no_rearm = ("hddm_w compares weighted error rates before and after a cut point of its own history, not "
+                 "with a reference, and River restarts it after every drift")
 
     def __init__(self, *, reference=None, drift_confidence: float = 0.001, warning_confidence: float = 0.005,
                  lambda_val: float = 0.05, two_sided_test: bool = False):
@@ -174,13 +176,12 @@ class HDDMW(_ErrorRate):
         self.reset()
 
     def _new(self):
-        return binary.HDDMW(drift_confidence=self.drift_confidence, warning_confidence=self.warning_confidence,
-                            lambda_val=self.lambda_val, two_sided_test=self.two_sided_test)
+        return binary_detector("HDDMW")(drift_confidence=self.drift_confidence,
+                                        warning_confidence=self.warning_confidence,
+                                        lambda_val=self.lambda_val, two_sided_test=self.two_sided_test)
 
     def _read(self) -> tuple[float, float]:
-        r = self._river
-        s1, s2 = r._s1_incr, r._s2_incr
-        if not (s1._is_init and s2._is_init):
+        ready, ewma1, ewma2, ibc = hddm_w_state(self._river)
+        if not ready:
             return 0.0, float("nan")
-        bound = math.sqrt((s1.ibc + s2.ibc) * math.log(1 / self.drift_confidence) / 2)
-        return s2.ewma - s1.ewma, bound
+        return ewma2 - ewma1, math.sqrt(ibc * math.log(1 / self.drift_confidence) / 2)

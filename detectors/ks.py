@@ -1,13 +1,20 @@
-"""Kolmogorov-Smirnov windows against a reference, calibrated for a mean run length between false alarms."""
+"""Kolmogorov-Smirnov and rank-score windows against a reference, calibrated for a run length between false alarms."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from detectors._ks_calibration import calibrated_threshold, effective_sizes, ks_distances
-from detectors._params import check_float, check_int, numeric_reference
-from detectors._reference import RunningSpread, block_scores, test_ends
-from detectors._streaming import NumericDetector
+from detectors._calibration_store import stored_level
+from detectors._ks_calibration import Setting, simulate_level
+from detectors._ks_windows import GridReference, WindowGeometry, limits_at, stride_rows
+from detectors._params import check_choice, check_float, check_int, numeric_reference
+from detectors._reference import LongRunVariance, thin
+from detectors._streaming import REARM_CHOICES, NumericDetector
+
+GRID = 128  # reference points where the distances are evaluated (all of them when there are fewer)
+_MAX_ROWS = 256  # strides handled per step: bounds the memory a very large batch needs
 
 
 def calibration_size(m: int) -> int:
@@ -19,26 +26,59 @@ def calibration_size(m: int) -> int:
     return m // 10**digits * 10**digits
 
 
+def default_stride(window: int) -> int:
+    """The largest divisor of ``window`` up to ``window / 40`` (25 for 1000): about 40 tests per window."""
+    return max(d for d in range(1, max(window // 40, 1) + 1) if window % d == 0)
+
+
+def window_sizes(window: int, stride: int, scales: int) -> tuple[int, ...]:
+    """``window``, then about ``window / 2``, ``window / 4``, ... rounded to whole strides."""
+    return tuple([window] + [stride * max(1, round(window / 2**i / stride)) for i in range(1, scales)])
+
+
+def calibrated_level(sizes: tuple[int, ...], stride: int, reference_size: int, arl: float, seed: int) -> float:
+    """The simulated surprise level of this configuration (shipped table, disk cache, or simulation)."""
+    setting = Setting(tuple(sizes), stride, calibration_size(reference_size), float(arl), seed, GRID)
+    return stored_level(setting.key, lambda: simulate_level(setting))
+
+
 class KS(NumericDetector):
-    """Sliding-window two-sample Kolmogorov-Smirnov test against a reference sample.
+    """Sliding windows of several sizes compared with a reference sample by three rank distances.
 
-    Every ``stride`` values, once ``window`` values have arrived, the KS distances between the
-    last ``window``, ``window / 2``, ... (``scales`` windows) values and the reference are
-    compared with thresholds simulated so that, with no drift, false alarms come on average once
-    every ``arl`` values, although the same values are tested again and again by overlapping
-    windows of several sizes. The short windows catch large shifts early, the long one small
-    shifts. No threshold goes below ``min_distance``, so a large window does not alarm on a
-    trivial shift. Thresholds are multiplied by the square root of the variance inflation that
-    autocorrelation causes, estimated from ``block``-value block means of the CDF values seen
-    before the tested window (1 for independent values, never below 1).
+    Every ``stride`` values, once ``window`` values have arrived, each of the last ``window``,
+    ``window / 2``, ... (``scales`` sizes, in whole strides) values is compared with the
+    reference by three distances between its CDF and the reference CDF, all in CDF units:
 
-    The reference is the ``reference`` sample if given, else the first ``reference_size``
-    values of the stream. After an alarm the detector re-arms: the next ``reference_size``
-    values become the new reference, so one shift gives one alarm. The KS distance is exact
-    with ties (discrete features); the threshold is the continuous one, which is conservative
-    there. NaN values are skipped and not counted in ``n_seen``. ``statistic`` and ``threshold``
-    are the KS distance and the threshold of the window closest to (or furthest over) its
-    threshold at the last test.
+    - the Kolmogorov-Smirnov distance (largest gap): any change of shape;
+    - the shift, |mean u - 1/2| with u the reference CDF value of each value (a rank-sum
+      test): a change of centre, seen with fewer values than the KS distance needs;
+    - the spread shift, |mean |2u - 1| - its reference mean|: a change of spread that leaves
+      the median in place, which the KS distance is slow to see.
+
+    The thresholds are simulated jointly, so that with no drift false alarms come once every
+    ``arl`` values on average although the same values are tested again and again by
+    overlapping windows, sizes and distances. Short windows catch large changes early, long
+    ones small changes. No threshold goes below ``min_distance``. Thresholds are multiplied by
+    the square root of the variance inflation that autocorrelation causes, estimated from
+    ``block``-value block means of u once they have left the longest window (so the values
+    under test cannot raise their own bar; 1 for independent values, never below 1). Testing
+    starts once a window's worth of blocks is known: at once after a warm-up from the stream,
+    about ``window`` values later with a supplied ``reference``.
+
+    The reference is the ``reference`` sample if given (thinned to ``max_reference`` evenly
+    spaced order statistics; the calibration treats it as a random sample of that size, which
+    errs on the quiet side for quantiles of a larger set), else the first ``reference_size``
+    values. Distances are evaluated at up to 128 reference points: exact (ties and discrete
+    values included) when the reference has at most 128 distinct values, within about 1/128
+    of the exact KS distance otherwise. A reference learned from the stream grows: values
+    join it once they have left the longest window without an alarm, as many as it holds at a
+    time, while it can double within ``max_reference``. After an alarm, with
+    ``rearm="relearn"`` the next ``reference_size`` values become the new reference, so one
+    lasting shift gives one alarm; with ``rearm="keep"`` the reference stays and the windows
+    start afresh, so a lasting shift alarms again about once per ``window`` values and a return
+    to the reference stops the alarms. NaN values are skipped and not counted in ``n_seen``. ``statistic`` and
+    ``threshold`` are the distance and threshold of the window and distance closest to (or
+    furthest over) its threshold at the last test.
 
     Parameters
     ----------
@@ -46,21 +86,25 @@ class KS(NumericDetector):
         Number of recent values in the longest window compared with the reference.
     stride
         Test every ``stride`` values (must divide ``window``); an alarm is reported at the
-        value whose test crossed the threshold. Default ``window // 20``.
+        value whose test crossed the threshold. Default: the largest divisor of ``window`` up
+        to ``window / 40`` (25 for 1000).
     reference_size
-        Warm-up length when no ``reference`` is given, and after each alarm.
+        Warm-up length when no ``reference`` is given, and after each alarm with ``rearm="relearn"``.
     arl
         Target mean number of values between false alarms with no drift.
     min_distance
-        Smallest KS distance that may alarm (effect-size floor).
+        Smallest distance that may alarm (effect-size floor).
     max_reference
-        A larger reference is thinned to this many evenly spaced order statistics.
+        A larger reference is thinned to this many evenly spaced order statistics; a
+        reference learned from the stream grows up to it.
     scales
-        Number of windows tested: ``window``, ``window // 2``, ... (the smallest at least 20).
+        Number of window sizes tested.
     block
         Block length of the autocorrelation estimate.
     seed
         Seed of the calibration simulation.
+    rearm
+        ``"relearn"`` or ``"keep"``: what happens to the reference after an alarm.
 
     Examples
     --------
@@ -70,93 +114,241 @@ class KS(NumericDetector):
     >>> det = detectors.create("ks", reference=rng.normal(size=1000))
     >>> stream = np.concatenate([rng.normal(size=5000), rng.normal(0.5, 1.0, size=3000)])
     >>> det.update_many(stream)
-    array([5199])
-    >>> round(det.statistic, 3), round(det.threshold, 3)
-    (0.055, 0.113)
+    array([5124])
+    >>> round(det.alarm_statistic, 3), round(det.alarm_threshold, 3)
+    (0.201, 0.167)
+
+    A training profile kept as the reference: 2,000 quantiles of a large sample, a spread change
+    that leaves the median in place, "still drifting" once per window, quiet once it is over:
+
+    >>> rng = np.random.default_rng(7)
+    >>> profile = np.quantile(rng.lognormal(size=100_000), np.linspace(0, 1, 2000))
+    >>> kept = detectors.create("ks", reference=profile, rearm="keep")
+    >>> wider = rng.lognormal(0.0, 1.5, size=3000)
+    >>> kept.update_many(np.concatenate([rng.lognormal(size=3000), wider, rng.lognormal(size=3000)]))
+    array([3249, 4249, 5249, 6249])
+    >>> kept.statistic < kept.threshold
+    True
     """
 
     kind = "ks"
-    _PRIOR_BLOCKS = 20.0  # pseudo-blocks of independent values behind the spread estimate
+    _PRIOR_BLOCKS = 2.0  # pseudo-blocks of independent values behind the autocorrelation estimate
 
     def __init__(self, *, reference=None, window: int = 1000, stride: int | None = None,
                  reference_size: int = 1000, arl: float = 1e7, min_distance: float = 0.05,
-                 max_reference: int = 2000, scales: int = 2, block: int = 32, seed: int = 0):
+                 max_reference: int = 10_000, scales: int = 4, block: int = 32, seed: int = 0,
+                 rearm: str = "relearn"):
         self.window = check_int("ks", "window", window, minimum=20, example=1000)
-        self.stride = check_int("ks", "stride", self.window // 20 if stride is None else stride,
-                                minimum=1, example=self.window // 20)
+        self.stride = check_int("ks", "stride", default_stride(self.window) if stride is None else stride,
+                                minimum=1, example=default_stride(self.window))
         if self.window % self.stride:
             raise ValueError(f"ks: stride={self.stride} is invalid; stride must divide window={self.window} "
-                             f"(for example stride={self.window // 20})")
+                             f"(for example stride={default_stride(self.window)})")
         self.reference_size = check_int("ks", "reference_size", reference_size, minimum=20, example=1000)
         self.arl = check_float("ks", "arl", arl, low=100.0, high=1e12, low_open=False, high_open=False, example=1e7)
         self.min_distance = check_float("ks", "min_distance", min_distance, low=0.0, high=1.0,
                                         low_open=False, example=0.05)
-        self.max_reference = check_int("ks", "max_reference", max_reference, minimum=20, example=2000)
-        self.scales = check_int("ks", "scales", scales, minimum=1, example=3)
-        if self.window >> (self.scales - 1) < 20:
-            raise ValueError(f"ks: scales={scales!r} is invalid; the smallest window, window / 2**(scales - 1) = "
-                             f"{self.window / 2 ** (self.scales - 1):g}, must be at least 20 (for example scales=1)")
-        self._windows = tuple(self.window >> i for i in range(self.scales))
+        self.max_reference = check_int("ks", "max_reference", max_reference, minimum=20, example=10_000)
+        self.scales = check_int("ks", "scales", scales, minimum=1, example=4)
+        sizes = window_sizes(self.window, self.stride, self.scales)
+        if sizes[-1] < 20 or any(a <= b for a, b in zip(sizes, sizes[1:])):
+            raise ValueError(f"ks: scales={scales!r} is invalid; windows {', '.join(map(str, sizes))} must shrink "
+                             f"by whole strides of {self.stride} and stay at least 20 long (for example scales=1, "
+                             f"or a smaller stride)")
+        self._sizes = sizes
+        self._spans = np.asarray(sizes) // self.stride
         self.block = check_int("ks", "block", block, minimum=1, example=32)
+        # Blocks per span of the autocorrelation estimate (about a window), and the least it tests on:
+        # an estimate from fewer blocks than a window holds is too often low.
+        self._span = max(self.window // self.block, 8)
         self.seed = check_int("ks", "seed", seed, minimum=0, example=0)
+        self.rearm = check_choice("ks", "rearm", rearm, REARM_CHOICES, '"keep"')
         self.reference = numeric_reference("ks", reference, minimum=20)
-        self._max_reference = self.max_reference
         self.reset()
 
-    def _on_reference(self, values: np.ndarray) -> None:
-        # A reference taken from the stream shows its autocorrelation: start the estimate with it.
-        for v in block_scores(self._ref.mid_cdf(values), self.block).tolist():
-            self._spread.add(v)
-        self._inflation = np.array([self._spread.inflation])
-        m = calibration_size(self._ref.size)
-        level = calibrated_threshold(self._windows, m, self.stride, self.arl, self.seed)
-        self._base_limits = level / np.sqrt(effective_sizes(self._windows, m))  # KS distance, per window
-        self._threshold = max(float(self._base_limits[0]), self.min_distance)
+    # -- reference and calibration ----------------------------------------------------------------
+    def _level(self, size: int) -> float:
+        return calibrated_level(self._sizes, self.stride, min(size, self.max_reference), self.arl, self.seed)
 
+    def _prepare(self) -> None:
+        if self.reference is not None:
+            self._level(len(self.reference))
+        if self.reference is None or self.rearm == "relearn":
+            size = self.reference_size
+            while True:  # and each size a warmed-up reference grows to
+                self._level(size)
+                if 2 * calibration_size(size) > self.max_reference:
+                    break
+                size *= 2
+
+    def _set_reference(self, values: np.ndarray, *, from_stream: bool) -> None:
+        self._ref = GridReference(thin(values, self.max_reference), GRID)
+        self._configure()
+        self._threshold = max(float(self._limits[0, 0]), self.min_distance)  # until the first test
+        if from_stream:  # a warm-up shows the stream's autocorrelation: start the estimate with it
+            codes = self._ref.codes(values)
+            self._noise.add_many(self._block_scores(codes[: len(codes) // self.block * self.block]))
+        self._growing = from_stream and self.rearm == "relearn" and self._may_grow()
+
+    def _may_grow(self) -> bool:
+        return 2 * calibration_size(self._ref.size) <= self.max_reference
+
+    def _configure(self) -> None:
+        """Thresholds and lookups for the reference as it is now."""
+        ref = self._ref
+        self._geometry = WindowGeometry(ref, self._sizes)
+        size = calibration_size(min(ref.size, self.max_reference))
+        self._limits = limits_at(self._level(ref.size), self._sizes, size)
+
+    def _block_scores(self, codes: np.ndarray) -> list[float]:
+        """Standardised block means of u - 1/2 (mean 0, variance 1 for independent values)."""
+        sums = self._ref.rank2[codes].reshape(-1, self.block).sum(axis=1)  # rank2 = 2m (u - 1/2)
+        return (sums * (math.sqrt(3.0 / self.block) / self._ref.size)).tolist()
+
+    # -- state ------------------------------------------------------------------------------------
     def _reset_monitor(self) -> None:
-        self._codes = np.empty(0, dtype=np.int32)  # last codes since re-arm, at most `window`
-        self._k = 0  # values monitored since re-arm
-        self._pending_u = np.empty(0, dtype=np.float64)  # CDF values of the block being filled
-        self._spread = RunningSpread(self._PRIOR_BLOCKS)
-        self._blocks = 0  # blocks monitored since re-arm
-        self._inflation = np.ones(1)  # estimate after each of the last blocks, the newest last
+        self._noise = LongRunVariance(self._PRIOR_BLOCKS, self._span)
+        self._growing = False
+        self._restart_windows()
+
+    def _restart_windows(self) -> None:
+        self._k = 0  # values monitored since the windows (re)started
+        self._codes = np.empty(0, dtype=np.int64)  # codes since the oldest kept row
+        self._rows = self._shift = self._spread = None  # rebuilt from _codes when needed
+        self._merged = 0  # values since the restart added to the reference
+        self._pool = None  # counts per code of values that left the windows, not yet merged
+        self._pending: list[float] = []  # scores of complete blocks not yet in the estimate
+        self._committed = 0  # blocks since the restart added to the estimate
+        self._block_part = np.empty(0, dtype=np.int64)  # codes of the block being filled
 
     def _after_alarm(self) -> None:
-        self._relearn_reference()
+        if self.rearm == "keep":
+            self._restart_windows()  # the blocks of the alarmed windows never enter the estimate
+        else:
+            self._relearn_reference()
 
+    def __getstate__(self) -> dict:
+        state = dict(vars(self))
+        for derived in ("_rows", "_shift", "_spread", "_geometry"):
+            state.pop(derived, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._rows = self._shift = self._spread = None
+        if self._ref is not None:
+            self._geometry = WindowGeometry(self._ref, self._sizes)
+
+    def _ensure_rows(self) -> None:
+        """Rows from the kept codes (after a restore, a restart or a growth); only their differences matter."""
+        if self._rows is not None:
+            return
+        ref, s = self._ref, self.stride
+        zero = (np.zeros(ref.n_codes, dtype=np.int64), 0, 0)
+        full = len(self._codes) // s * s
+        rows, shift, spread = stride_rows(ref, self._codes[:full], s, zero)
+        self._rows = np.vstack([zero[0], rows])
+        self._shift = np.concatenate([[0], shift]).astype(np.int64)
+        self._spread = np.concatenate([[0], spread]).astype(np.int64)
+
+    # -- monitoring -------------------------------------------------------------------------------
     def _monitor(self, values: np.ndarray) -> tuple[int, bool]:
-        """Feed values until the first alarm; return (values used, alarmed)."""
-        w, k0, held = self.window, self._k, len(self._codes)
+        """Feed values until the first alarm, a growth of the reference or a bounded number of strides."""
+        s, w = self.stride, self.window
+        held = self._k % s  # codes since the last row (rows fall on multiples of stride since the restart)
+        if held + len(values) < s:  # no new row, so no test: only keep the codes (the path of most single values)
+            new = self._ref.codes(values)
+            self._add_blocks(new)
+            self._codes = np.concatenate([self._codes, new])
+            self._k += len(new)
+            return len(values), False
+        self._ensure_rows()
+        n_rows = len(self._rows)
+        k_first = self._k - held + s  # values monitored at the first new row
+        growth = self._growth_row(k_first)
+        last_row = _MAX_ROWS - 1 if growth is None else min(growth, _MAX_ROWS - 1)
+        values = values[: (last_row + 1) * s - held]
         new = self._ref.codes(values)
-        seq = np.concatenate([self._codes, new])
-        ends = test_ends(k0, held, len(values), w, self.stride)
-        inflation = self._track_spread(new)
-        used, alarmed = len(values), False
-        if len(ends):
-            # A test after value number k uses the spread of the blocks completed before its window
-            # (by value k - window), so values under test cannot inflate their own threshold.
-            lagged = (k0 - held + ends + 1 - w) // self.block
-            rows = np.maximum(lagged - (self._blocks - len(inflation) + 1), 0)
-            limits = np.maximum(np.outer(np.sqrt(inflation[rows]), self._base_limits), self.min_distance)
-            dist = ks_distances(self._ref, seq, self._windows, ends, stop_above=limits)
-            ratio = dist / limits[: len(dist)]
-            over = np.flatnonzero((ratio > 1.0).any(axis=1))
-            last = over[0] if len(over) else len(dist) - 1
-            scale = int(np.argmax(ratio[last]))
-            self._statistic, self._threshold = float(dist[last, scale]), float(limits[last, scale])
-            if len(over):
-                used, alarmed = int(ends[last]) - held + 1, True
-        self._codes = seq[max(0, held + used - w): held + used]
-        self._k = k0 + used
-        return used, alarmed
+        seq = np.concatenate([self._codes[len(self._codes) - held:], new])
+        rows, shift, spread = stride_rows(self._ref, seq, s, (self._rows[-1], self._shift[-1], self._spread[-1]))
+        self._add_blocks(new)
+        rows = np.concatenate([self._rows, rows])
+        shift, spread = np.concatenate([self._shift, shift]), np.concatenate([self._spread, spread])
+        first_test = max(0, -((k_first - w) // s))  # new rows before the longest window is full are not tests
+        if n_rows + first_test < len(rows):
+            dist = self._geometry.distances(rows, shift, spread, n_rows + first_test,
+                                            len(rows) - n_rows - first_test, self._spans)
+            hit = self._judge(dist, k_first + s * first_test)
+            if hit is not None:
+                return (first_test + hit + 1) * s - held, True
+        self._append(rows, shift, spread, new)
+        if growth is not None and len(rows) - n_rows == growth + 1:
+            self._grow()
+        return len(values), False
 
-    def _track_spread(self, new_codes: np.ndarray) -> np.ndarray:
-        """Variance inflation after each of the recent blocks, the last one for ``self._blocks`` blocks."""
-        u = np.concatenate([self._pending_u, self._ref.mid_cdf_at_code[new_codes]])
-        scores = block_scores(u, self.block)
-        out = [self._spread.add(v) for v in scores.tolist()]
-        self._blocks += len(out)
-        self._pending_u = u[len(scores) * self.block:]
-        inflation = np.concatenate([self._inflation, out]) if out else self._inflation
-        self._inflation = inflation[-(self.window // self.block + 2):]
-        return inflation
+    def _growth_row(self, k_first: int) -> int | None:
+        """Index among the coming rows of the one where a warmed-up reference doubles, if it may grow.
+
+        Values join it once they have left the longest window without an alarm, ``size`` at a
+        time (so it doubles), while the calibration size can still double within ``max_reference``.
+        """
+        if not self._growing:
+            return None
+        k = self._ref.size + self.window + self._merged  # values seen when enough have left the windows
+        return max(0, -((k_first - k) // self.stride))
+
+    def _grow(self) -> None:
+        left = self._k - self.window  # values that have left the longest window
+        self._ref.grow(self._pool)
+        self._merged, self._pool = left, None
+        self._configure()
+        self._growing = self._may_grow()
+        self._rows = None  # rows embed the reference's counts: rebuild them from the kept codes
+
+    def _judge(self, dist: np.ndarray, k0: int) -> int | None:
+        """Index of the first test that alarms (tests at k0, k0 + stride, ...), else None; sets statistic."""
+        floor = self.min_distance
+        base = np.maximum(self._limits, floor)
+        candidates = np.flatnonzero((dist > base).any(axis=(1, 2))).tolist()  # inflation only raises limits
+        for t in candidates:
+            if self._commit(k0 + t * self.stride) and self._report(dist[t]):
+                return t
+        last = len(dist) - 1
+        if self._commit(k0 + last * self.stride):
+            self._report(dist[last])
+        return None
+
+    def _commit(self, k: int) -> bool:
+        """Add to the estimate the blocks that left the longest window by value k; is there enough to test?"""
+        due = (k - self.window) // self.block - self._committed
+        if due > 0:
+            self._noise.add_many(self._pending[:due])
+            del self._pending[:due]
+            self._committed += due
+        return self._noise.n >= self._span
+
+    def _report(self, dist: np.ndarray) -> bool:
+        limits = np.maximum(self._limits * math.sqrt(self._noise.inflation), self.min_distance)
+        ratio = dist / limits
+        w, c = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+        self._statistic, self._threshold = float(dist[w, c]), float(limits[w, c])
+        return bool(ratio[w, c] > 1.0)
+
+    def _add_blocks(self, codes: np.ndarray) -> None:
+        part = np.concatenate([self._block_part, codes])
+        full = len(part) // self.block * self.block
+        if full:
+            self._pending.extend(self._block_scores(part[:full]))
+        self._block_part = part[full:]
+
+    def _append(self, rows: np.ndarray, shift: np.ndarray, spread: np.ndarray, new: np.ndarray) -> None:
+        keep = int(self._spans[0]) + 1
+        self._rows, self._shift, self._spread = rows[-keep:], shift[-keep:], spread[-keep:]
+        self._k += len(new)
+        since_row = self._k % self.stride
+        codes = np.concatenate([self._codes, new])
+        cut = len(codes) - ((len(self._rows) - 1) * self.stride + since_row)
+        if self._growing and cut > 0:  # these values left the longest window without an alarm
+            counts = np.bincount(codes[:cut], minlength=self._ref.n_codes)
+            self._pool = counts if self._pool is None else self._pool + counts
+        self._codes = codes[cut:]

@@ -8,7 +8,7 @@ import numpy as np
 
 from detectors._params import check_choice, check_float, check_int, numeric_reference
 from detectors._reference import RunningSpread
-from detectors._streaming import NumericDetector
+from detectors._streaming import REARM_CHOICES, NumericDetector
 
 _SQRT12 = math.sqrt(12.0)
 _SQRT3 = math.sqrt(3.0)
@@ -48,8 +48,12 @@ class PageHinkley(NumericDetector):
     |2F(x) - 1|, which moves when the spread changes but the centre does not.
 
     The reference is ``reference`` if given, else the first ``reference_size`` values. After an
-    alarm the sums restart and the next ``reference_size`` values become the new reference, so
-    a lasting shift gives one alarm. An alarm is reported at the last value of the block that
+    alarm the sums restart; with ``rearm="relearn"`` the next ``reference_size`` values become
+    the new reference, so a lasting shift gives one alarm; with ``rearm="keep"`` the reference
+    stays, the next ``reference_size`` values are skipped (the pause a relearn takes) and the
+    running spreads forget the blocks since their sums were last at zero, so a lasting shift
+    alarms again about once per ``reference_size`` values and a return to the reference stops
+    the alarms. An alarm is reported at the last value of the block that
     crossed. NaN values are skipped and not counted in ``n_seen``. ``statistic`` is the largest
     cumulative sum.
 
@@ -71,6 +75,8 @@ class PageHinkley(NumericDetector):
         Warm-up length when no ``reference`` is given, and after each alarm.
     mode
         ``"both"``, ``"up"`` or ``"down"`` (for the centre; the spread is watched both ways).
+    rearm
+        ``"relearn"`` or ``"keep"``: what happens to the reference after an alarm.
 
     Examples
     --------
@@ -88,7 +94,7 @@ class PageHinkley(NumericDetector):
 
     def __init__(self, *, reference=None, delta: float = 0.2, threshold: float | None = None,
                  arl: float = 1e7, block: int = 32, transform: str = "cdf", spread: bool = True,
-                 reference_size: int = 1000, mode: str = "both"):
+                 reference_size: int = 1000, mode: str = "both", rearm: str = "relearn"):
         self.delta = check_float("page_hinkley", "delta", delta, low=0.0, high=10.0, example=0.2)
         self.arl = check_float("page_hinkley", "arl", arl, low=10.0, high=1e15, low_open=False, example=1e7)
         if threshold is not None:
@@ -98,6 +104,7 @@ class PageHinkley(NumericDetector):
         self.spread = check_choice("page_hinkley", "spread", spread, (True, False), "True")
         self.reference_size = check_int("page_hinkley", "reference_size", reference_size, minimum=20, example=1000)
         self.mode = check_choice("page_hinkley", "mode", mode, ("both", "up", "down"), '"both"')
+        self.rearm = check_choice("page_hinkley", "rearm", rearm, REARM_CHOICES, '"keep"')
         self.reference = numeric_reference("page_hinkley", reference, minimum=20)
         self._max_reference = 100_000
         self._channels = 2 if (self.spread and self.transform == "cdf") else 1
@@ -106,10 +113,12 @@ class PageHinkley(NumericDetector):
         self._h = threshold if threshold is not None else cusum_threshold(self._k, self.arl / self.block * sums)
         self.reset()
 
-    def _on_reference(self, values: np.ndarray) -> None:
+    def _on_reference(self, values: np.ndarray, from_stream: bool) -> None:
         ref = self._ref.sorted
         self._mean = float(ref.mean())
         self._sd = float(ref.std()) or 1.0
+        if not from_stream:  # a supplied reference may be sorted: its order says nothing of the stream
+            return
         # A reference taken from the stream shows its autocorrelation: start the spreads with it.
         for spread, column in zip(self._spreads, self._block_scores(self._standardise(values))):
             for v in column.tolist():
@@ -120,9 +129,21 @@ class PageHinkley(NumericDetector):
         self._pending = np.empty(0, dtype=np.float64)
         self._cusums = [[0.0, 0.0] for _ in range(self._channels)]  # g+, g- per channel
         self._spreads = [RunningSpread(self._PRIOR_BLOCKS) for _ in range(self._channels)]
+        self._calm = [None] * self._channels  # each spread as of its channel's last block with both sums at 0
+        self._quiet = 0  # values still to skip after an alarm with a kept reference
 
     def _after_alarm(self) -> None:
-        self._relearn_reference()
+        if self.rearm == "relearn":
+            self._relearn_reference()
+            return
+        # Keep the reference; forget the blocks that built the alarm, so a lasting shift cannot
+        # inflate the spread it is divided by and fall silent.
+        self._cusums = [[0.0, 0.0] for _ in range(self._channels)]
+        self._pending = np.empty(0, dtype=np.float64)
+        self._quiet = self.reference_size  # the pause a relearn would take: "still drifting" once per pause
+        for spread, calm in zip(self._spreads, self._calm):
+            if calm is not None:
+                spread.n, spread.mean, spread.m2 = calm
 
     def _standardise(self, values: np.ndarray) -> np.ndarray:
         if self.transform == "cdf":
@@ -140,12 +161,17 @@ class PageHinkley(NumericDetector):
         return columns
 
     def _monitor(self, values: np.ndarray) -> tuple[int, bool]:
+        if self._quiet:
+            skipped = min(self._quiet, len(values))
+            self._quiet -= skipped
+            return skipped, False
         held, b = len(self._pending), self.block
         seq = np.concatenate([self._pending, self._standardise(values)])
         columns = [c.tolist() for c in self._block_scores(seq)]
         full = len(columns[0])
         h, k = self._h, self._k
         watch = [(self.mode != "down", self.mode != "up"), (True, True)]
+        keep = self.rearm == "keep"
         for j in range(full):
             for c, (cusum, spread) in enumerate(zip(self._cusums, self._spreads)):
                 v = columns[c][j]
@@ -154,6 +180,8 @@ class PageHinkley(NumericDetector):
                 up = cusum[0] = max(0.0, cusum[0] + s - k)
                 down = cusum[1] = max(0.0, cusum[1] - s - k)
                 spread.add(v)
+                if keep and up == 0.0 and down == 0.0:
+                    self._calm[c] = (spread.n, spread.mean, spread.m2)
                 if (watch[c][0] and up > h) or (watch[c][1] and down > h):
                     self._statistic = max(up, down)
                     return (j + 1) * b - held, True

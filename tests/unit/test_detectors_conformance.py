@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,6 +13,19 @@ import detectors
 
 NUMERIC = ("ks", "adwin", "page_hinkley")
 BINARY = ("ddm", "hddm_w")
+KEEPS_REFERENCE = ("ks", "page_hinkley", "categorical")  # kinds that take rearm="keep"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def calibration_cache(tmp_path_factory):
+    """Calibrations the shipped table lacks go to a private cache, not the user's."""
+    previous = os.environ.get("STREAMDRIFT_CACHE")
+    os.environ["STREAMDRIFT_CACHE"] = str(tmp_path_factory.mktemp("calibration"))
+    yield
+    if previous is None:
+        del os.environ["STREAMDRIFT_CACHE"]
+    else:
+        os.environ["STREAMDRIFT_CACHE"] = previous
 
 # Small windows keep the suite fast; defaults are exercised by the stationary test.
 FAST_PARAMS = {
@@ -202,6 +217,10 @@ BAD_PARAMS = [
     ("categorical", "reference", "abc"), ("categorical", "reference", ["a"] * 5),
     ("ddm", "drift_threshold", 1.0), ("ddm", "warm_start", 0), ("ddm", "reference", [0, 1, 2]),
     ("hddm_w", "drift_confidence", 0.0), ("hddm_w", "lambda_val", 1.0), ("hddm_w", "two_sided_test", 1.5),
+    ("ks", "rearm", "forget"), ("ks", "scales", 9), ("page_hinkley", "rearm", True), ("categorical", "rearm", "k"),
+    ("categorical", "reference", {"a": 0.6, "b": 0.4}), ("categorical", "reference", {"a": 10, "b": -1}),
+    ("categorical", "reference", {"a": 5}),
+    ("adwin", "rearm", "keep"), ("ddm", "rearm", "keep"), ("hddm_w", "rearm", "relearn"),
 ]
 
 
@@ -244,3 +263,84 @@ def test_any_batching_gives_the_same_alarms(kind, cuts, seed):
     edges = [0, *sorted(cuts), len(xs)]
     pieces = [(det.update_many(xs[a:b]) + a).tolist() for a, b in zip(edges, edges[1:])]
     assert sum(pieces, []) == whole
+
+
+@pytest.mark.parametrize(("kind", "name", "value"), BAD_PARAMS)
+def test_prepare_refuses_what_create_refuses(kind, name, value):
+    with pytest.raises(ValueError) as created:
+        detectors.create(kind, **{name: value})
+    with pytest.raises(ValueError) as prepared:
+        detectors.prepare(kind, **{name: value})
+    assert str(prepared.value) == str(created.value)
+
+
+def test_prepare_refuses_unknown_kinds_and_parameters_like_create():
+    for bad in ({"kind": "kswin"}, {"kind": "ks", "wndow": 10}):
+        with pytest.raises(ValueError) as created:
+            detectors.create(**bad)
+        with pytest.raises(ValueError) as prepared:
+            detectors.prepare(**bad)
+        assert str(prepared.value) == str(created.value)
+
+
+def test_prepare_takes_a_reference_inside_the_params_like_the_service_passes_them(kind, monkeypatch):
+    """The service calls prepare(cfg.kind, **cfg.params); params may hold the reference."""
+    from detectors import _calibration_store, _ks_calibration
+
+    params = dict(FAST_PARAMS[kind], reference=reference_for(kind, np.random.default_rng(14)))
+    monkeypatch.setattr(_calibration_store, "_known", {})  # as in a fresh process
+    assert detectors.prepare(kind, **params) is None
+    assert detectors.prepare(kind, **params) is None  # twice is fine (and cheap)
+
+    def elsewhere(*_):
+        raise AssertionError("prepare() left calibration work for the first values")
+
+    for name in ("_read", "shipped_levels"):  # from now on only what prepare() memoised may be used
+        monkeypatch.setattr(_calibration_store, name, elsewhere)
+    monkeypatch.setattr(_ks_calibration, "simulate_level", elsewhere)
+    det = detectors.create(kind, **params)  # its reference and, relearning, the warm-ups it will take
+    det.update_many(make_stream(kind, np.random.default_rng(15), 6000, shift_at=3000))
+
+
+def test_kinds_without_a_reference_to_keep_refuse_rearm_with_the_reason():
+    for kind in set(detectors.KINDS) - set(KEEPS_REFERENCE):
+        with pytest.raises(ValueError, match=rf"^{kind}: rearm='keep' is not supported; .*not with a"):
+            detectors.create(kind, rearm="keep")
+
+
+@pytest.fixture(params=KEEPS_REFERENCE)
+def keeping(request):
+    return request.param
+
+
+def test_kept_reference_says_still_drifting_until_the_stream_returns(keeping):
+    """A lasting change alarms again about once per window; back to the reference, the alarms stop."""
+    rng = np.random.default_rng(15)
+    ref = reference_for(keeping, rng, 2000)
+    before = make_stream(keeping, rng, 2000)
+    drifted = make_stream(keeping, rng, 8000, shift_at=0, size=1.0)
+    back = make_stream(keeping, rng, 6000)
+    det = detectors.create(keeping, reference=ref, rearm="keep")
+    alarms = det.update_many(np.concatenate([before, drifted, back]))
+    during = alarms[(alarms >= 2000) & (alarms < 10_000)]
+    assert 5 <= len(during) <= 9, alarms  # 8,000 drifted values: about one alarm per 1,000
+    assert not len(alarms[alarms < 2000]) and not len(alarms[alarms >= 11_000]), alarms
+    assert det.statistic < det.threshold  # the latest test shows the signal back under its threshold
+    relearning = detectors.create(keeping, reference=ref)
+    assert len(relearning.update_many(np.concatenate([before, drifted]))) == 1  # the negative control
+
+
+def test_kept_reference_batches_and_snapshots_like_the_loop(keeping):
+    rng = np.random.default_rng(16)
+    xs = with_gaps(keeping, make_stream(keeping, rng, 6000, shift_at=2500), rng)
+    params = dict(FAST_PARAMS[keeping], rearm="keep")
+    looped = detectors.create(keeping, **params)
+    expected = [i for i, x in enumerate(xs) if looped.update(x)]
+    assert len(expected) >= 2
+    batched = detectors.create(keeping, **params)
+    got = [int(p) + a for a, b in ((0, 777), (777, 3001), (3001, 6000)) for p in batched.update_many(xs[a:b])]
+    assert got == expected and batched.statistic == looped.statistic
+    first = detectors.create(keeping, **params)
+    head = first.update_many(xs[:4100]).tolist()
+    tail = (detectors.restore(first.snapshot()).update_many(xs[4100:]) + 4100).tolist()
+    assert head + tail == expected
