@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "streamdrift.config_commands",
     "streamdrift.workload_command",
     "streamdrift.broker_command",
+    "streamdrift.replay_command",
 )
 
 

@@ -9,7 +9,7 @@ import pytest
 from streamdrift.cli import build_parser, main
 from streamdrift.demo_command import DEMO_CONFIG
 
-COMMANDS = ["demo", "serve", "check-config", "schema", "workload", "broker"]
+COMMANDS = ["demo", "serve", "check-config", "schema", "workload", "broker", "replay"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
