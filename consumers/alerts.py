@@ -1,9 +1,10 @@
-"""Turning detector firings into DriftAlerts: deterministic ids, severity, and the cooldown."""
+"""Turning detector firings into DriftAlerts: where the evidence is, deterministic ids, severity, cooldown."""
 
 from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +22,25 @@ class EventRef:
     partition: int
     offset: int
     time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Where each event of one model's share of a polled batch came from; alerts point back at it."""
+
+    topic: str
+    partition: int
+    offsets: Sequence[int]
+    times: Sequence[datetime]
+
+    def ref(self, i: int) -> EventRef:
+        return EventRef(self.topic, self.partition, int(self.offsets[i]), self.times[i])
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def subset(self, rows: Sequence[int]) -> Batch:
+        return Batch(self.topic, self.partition, [self.offsets[i] for i in rows], [self.times[i] for i in rows])
 
 
 def alert_id(model_id: str, signal: str, detector: str, at: EventRef) -> str:
@@ -66,7 +86,6 @@ def build_alert(*, model_id: str, model_version: str, kind: str, signal: str, de
     # A detector still warming up may report NaN; JSON has no NaN, and the alert must still go out.
     statistic = _finite(statistic, 0.0)
     threshold = _finite(threshold, statistic)
-    level = severity(statistic, threshold, policy)
     return DriftAlert(
         alert_id=alert_id(model_id, signal, detector, at),
         model_id=model_id,
@@ -74,11 +93,11 @@ def build_alert(*, model_id: str, model_version: str, kind: str, signal: str, de
         kind=kind,
         signal=signal,
         detector=detector,
-        statistic=float(statistic),
-        threshold=float(threshold),
+        statistic=statistic,
+        threshold=threshold,
         window=AlertWindow(topic=at.topic, partition=at.partition, first_offset=first.offset,
                            last_offset=at.offset, first_event_time=first.time, last_event_time=at.time),
-        severity=level,
+        severity=severity(statistic, threshold, policy),
         detected_at=at.time,
         message=f"{what} (statistic {statistic:.4g} vs threshold {threshold:.4g}, "
                 f"offsets {first.offset}..{at.offset})",

@@ -1,124 +1,229 @@
-"""Checkpoints: each partition's monitors snapshotted to the compacted state topic, then its offsets committed.
+"""The delivery protocol, in one owner: what the service sends, snapshots, offsets, commit, abort, rewind.
 
-Commit order (as Kafka Streams and Quix Streams do it): flush alerts and dead letters, write the
-snapshot tagged with the next offsets, then commit those offsets. A crash at any point leaves the
-latest snapshot and its offsets in agreement, or an older pair; a restart resumes from the
-snapshot's offsets, so no event is lost and none is counted twice in the restored state.
+Commit order (`Checkpointer.commit`, read it top to bottom), as Kafka Streams and Quix Streams do it:
+  1. outputs: the alerts and dead letters of every batch since the last checkpoint were sent into
+     the open transaction as they came (exactly_once), or are flushed now (at_least_once);
+  2. snapshots: the state of every partition held, tagged with the next offset of each data topic,
+     to the compacted state topic;
+  3. offsets: those same offsets, committed for the group (inside the transaction under exactly_once,
+     with the consumer's group metadata, so a fenced zombie cannot commit: KIP-447);
+  4. commit: outputs, snapshots and offsets become visible to read_committed readers together.
+A failure at any step aborts the transaction, and `rewind` puts state and positions back to the
+last committed snapshot: nothing is lost (the events are read again) and nothing counts twice
+(the state that counted them is dropped with the transaction). Under at_least_once a failed
+checkpoint is retried at the next one; a crash replays the events since the last checkpoint and
+their alerts repeat with the same alert_id.
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Callable
 
-from kafka import TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from stream.config import CheckpointConfig, KafkaConfig, TopicsConfig
+from stream import kafka_compat
+from stream.config import Config
 from stream.kafka_clients import make_consumer
 from stream.metrics import ServiceMetrics
 
-from .outbox import Outbox
+from .partition import Snapshot
+from .router import Router
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_FORMAT = 1
 
+class Checkpointer:
+    """Owns the producer (rebuilt when a transaction error leaves it unusable) and the commit protocol."""
 
-@dataclass
-class Snapshot:
-    """The monitors of one partition number (features, predictions and labels co-partition) and their offsets."""
-
-    group: str
-    partition: int
-    offsets: dict[str, int]                  # data topic -> next offset to read
-    models: dict[str, dict[str, Any]] = field(default_factory=dict)   # model_id -> ModelMonitor.state()
-    written_at: str = ""
-
-    def encode(self) -> bytes:
-        # Pickle: the state topic is written only by streamdrift itself; never point it at foreign data.
-        return pickle.dumps({"format": SNAPSHOT_FORMAT, **self.__dict__}, protocol=5)
-
-    @classmethod
-    def decode(cls, blob: bytes) -> Snapshot | None:
-        payload = pickle.loads(blob)
-        if payload.pop("format", None) != SNAPSHOT_FORMAT:
-            return None
-        return cls(**payload)
-
-
-class Checkpoints:
-    def __init__(self, kafka: KafkaConfig, topics: TopicsConfig, group: str, policy: CheckpointConfig,
+    def __init__(self, config: Config, new_producer: Callable[[], KafkaProducer], consumer: KafkaConsumer,
                  metrics: ServiceMetrics):
-        self.kafka = kafka
-        self.topics = topics
-        self.group = group
-        self.policy = policy
+        self.config = config
+        self._new_producer = new_producer
+        self.consumer = consumer
         self.metrics = metrics
+        self.transactional = config.consumer.delivery == "exactly_once"
+        self._open = False
         self._events_since = 0
-        self._last = time.monotonic()
+        self._last_at = time.monotonic()
+        self._committed: dict[int, Snapshot] = {}   # partition -> last snapshot known to be durable
+        self.producer = self._start_producer()
 
-    def key(self, partition: int) -> bytes:
-        return f"{self.group}/{partition}".encode()
+    def _start_producer(self) -> KafkaProducer:
+        producer = self._new_producer()
+        if self.transactional:
+            # Aborts whatever a previous incarnation with the same transactional_id left open.
+            producer.init_transactions()
+        return producer
 
-    def state_partition(self, partition: int) -> int:
-        return partition % self.topics.partitions
+    def close(self) -> None:
+        self.producer.flush()
+        self.producer.close()
 
+    # -- outputs ----------------------------------------------------------------------------------
+    def send(self, topic: str, *, key: bytes | None, value: bytes | None,
+             headers: list[tuple[str, bytes]] | None = None, partition: int | None = None) -> None:
+        if self.transactional and not self._open:
+            self.producer.begin_transaction()
+            self._open = True
+        self.producer.send(topic, key=key, value=value, headers=headers, partition=partition)
+
+    # -- when ----------------------------------------------------------------------------------------
     def count(self, events: int) -> None:
         self._events_since += events
 
     def due(self) -> bool:
-        return (self._events_since >= self.policy.every_events
-                or (self._events_since > 0 and time.monotonic() - self._last >= self.policy.every_seconds))
+        policy = self.config.checkpoint
+        return (self._events_since >= policy.every_events
+                or (self._events_since > 0 and time.monotonic() - self._last_at >= policy.every_seconds))
 
-    def write(self, outbox: Outbox, snapshots: list[Snapshot]) -> None:
-        """Write the snapshots after the outputs they follow, then commit the offsets they carry."""
-        if not snapshots:
-            return
-        if not outbox.transactional:
-            outbox.producer.flush()   # alerts and dead letters are durable before the state that follows them
-        now = datetime.now(timezone.utc).isoformat()
-        for snap in snapshots:
-            snap.written_at = now
-            outbox.send(self.topics.state, key=self.key(snap.partition), value=snap.encode(),
-                        partition=self.state_partition(snap.partition))
-        outbox.commit({TopicPartition(topic, snap.partition): OffsetAndMetadata(offset, "", -1)
-                       for snap in snapshots for topic, offset in snap.offsets.items()})
+    # -- the protocol -------------------------------------------------------------------------------
+    def commit(self, snapshots: list[Snapshot], *, in_rebalance: bool = False) -> bool:
+        """Make the outputs sent so far, these snapshots and their offsets durable together.
+
+        Returns False when that failed; under exactly_once the transaction is then aborted and the
+        caller must rewind. `in_rebalance`: called from a rebalance listener, on kafka-python's IO
+        thread, which must not block on the consumer (the producer has a thread of its own).
+        """
+        started = time.perf_counter()
+        topics = self.config.topics
+        try:
+            # 1. outputs: already in the open transaction (exactly_once), or made durable now.
+            if not self.transactional:
+                self.producer.flush()
+            # 2. snapshots, to the compacted state topic.
+            for snap in snapshots:
+                self.send(topics.state, key=self._key(snap.partition), value=snap.encode(),
+                          partition=snap.partition % topics.partitions)
+            offsets = {TopicPartition(topic, snap.partition): OffsetAndMetadata(offset, "", -1)
+                       for snap in snapshots for topic, offset in snap.offsets.items()}
+            if self.transactional:
+                # 3. offsets, in the transaction, with the group generation that fences a zombie.
+                if offsets:
+                    self.send_offsets(offsets)
+                # 4. commit: outputs, snapshots and offsets visible together.
+                if self._open:
+                    kafka_compat.commit_transaction(self.producer)
+                    self._open = False
+            else:
+                # 3. offsets, once the snapshots that carry them are durable.
+                self.producer.flush()
+                if offsets:
+                    self._commit_offsets(offsets, in_rebalance)
+        except KafkaError as exc:
+            self.metrics.checkpoint_failures.inc()
+            log.warning("checkpoint failed (%s)%s", exc, ": aborting the transaction" if self.transactional else
+                        "; will retry at the next one")
+            self.abort()
+            return False
+        self._committed.update({snap.partition: snap for snap in snapshots})
         self.metrics.checkpoints.inc(len(snapshots))
+        self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
         self._events_since = 0
-        self._last = time.monotonic()
+        self._last_at = time.monotonic()
+        return True
+
+    def _commit_offsets(self, offsets: dict[TopicPartition, OffsetAndMetadata], in_rebalance: bool) -> None:
+        if in_rebalance:
+            # Queued on the coordinator connection ahead of the rejoin; a restore seeks to the
+            # snapshot's offsets anyway, so this commit only has to be ordered, not awaited.
+            self.consumer.commit_async(offsets)
+        else:
+            self.consumer.commit(offsets)
+
+    def send_offsets(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        if not self._open:
+            self.producer.begin_transaction()
+            self._open = True
+        kafka_compat.send_offsets_to_transaction(self.producer, offsets, self.consumer.group_metadata())
+
+    def abort(self) -> None:
+        """Drop what was sent since the last commit (exactly_once); the caller rewinds.
+
+        A producer that cannot abort is in a fatal state (fenced: e.g. the broker expired the
+        transaction while it was away, and bumped the producer's epoch). It is replaced: the new one
+        takes the same transactional_id, which also aborts whatever the old one left open.
+        """
+        if not (self.transactional and self._open):
+            return
+        self._open = False
+        try:
+            kafka_compat.abort_transaction(self.producer)
+        except KafkaError as exc:
+            log.warning("the transaction could not be aborted (%s): starting a new transactional producer "
+                        "(if another instance uses consumer.instance_id %r, give each its own)", exc,
+                        self.config.consumer.instance_id)
+            self.producer.close(timeout=0)
+            self.producer = self._start_producer()
+
+    def restore(self, router: Router, assigned: list[TopicPartition], *, rewind: bool = False) -> None:
+        """Give the router each assigned partition's last snapshot and seek the consumer to its offsets.
+
+        On assignment the snapshots are read from the state topic; on a rewind they are the last ones
+        committed by this process (the same records), and topics processed since a partition was
+        taken on without a snapshot go back to where processing began.
+        """
+        numbers = {tp.partition for tp in assigned}
+        if rewind:
+            snapshots = {p: s for p, s in self._committed.items() if p in numbers}
+        else:
+            snapshots = self.read(numbers)
+            self._committed.update(snapshots)
+        for p in sorted(numbers):
+            router.adopt(p, snapshots.get(p))
+        for tp in assigned:
+            state = router.partitions[tp.partition]
+            offset = state.positions.get(tp.topic, state.starts.get(tp.topic) if rewind else None)
+            if offset is not None:
+                self.consumer.seek(tp, offset)
+        self._events_since = 0
+        log.info("%s partitions %s (restored %d snapshot(s))", "rewound" if rewind else "assigned",
+                 sorted(numbers), len(snapshots))
+
+    def forget(self, numbers: set[int]) -> None:
+        for p in numbers:
+            self._committed.pop(p, None)
+
+    # -- the state topic ---------------------------------------------------------------------------
+    def _key(self, partition: int) -> bytes:
+        return f"{self.config.consumer.group_id}/{partition}".encode()
 
     def read(self, partitions: set[int]) -> dict[int, Snapshot]:
-        """The latest snapshot of each partition number, read from the compacted state topic."""
-        if not partitions:
-            return {}
-        wanted = {self.key(p): p for p in partitions}
-        found: dict[int, Snapshot] = {}
-        # read_committed: a snapshot from an aborted transaction never existed.
-        reader = make_consumer(self.kafka, enable_auto_commit=False, isolation_level="read_committed")
-        try:
-            tps = sorted({TopicPartition(self.topics.state, self.state_partition(p)) for p in partitions})
-            reader.assign(tps)
-            reader.seek_to_beginning(*tps)
-            end = reader.end_offsets(tps)
-            remaining = {tp for tp in tps if end[tp] > 0}
-            deadline = time.monotonic() + 60
-            while remaining and time.monotonic() < deadline:
-                for tp, records in reader.poll(timeout_ms=500).items():
-                    for record in records:
-                        p = wanted.get(record.key)
-                        if p is not None and record.value is not None:
-                            snap = Snapshot.decode(record.value)
-                            if snap is not None:
-                                found[p] = snap
-                    if reader.position(tp) >= end[tp]:
-                        remaining.discard(tp)
-            if remaining:
-                raise RuntimeError(f"could not read the state topic to its end for {sorted(remaining)}")
-        finally:
-            reader.close()
-        return found
+        return read_snapshots(self.config, partitions)
+
+
+def read_snapshots(config: Config, partitions: set[int], timeout_s: float = 60.0) -> dict[int, Snapshot]:
+    """The latest snapshot of each partition number, read from the compacted state topic to its end."""
+    if not partitions:
+        return {}
+    topics, group = config.topics, config.consumer.group_id
+    wanted = {f"{group}/{p}".encode(): p for p in partitions}
+    found: dict[int, Snapshot] = {}
+    # read_committed: a snapshot from an aborted transaction never existed.
+    reader = make_consumer(config.kafka, enable_auto_commit=False, isolation_level="read_committed")
+    try:
+        tps = sorted({TopicPartition(topics.state, p % topics.partitions) for p in partitions})
+        reader.assign(tps)
+        reader.seek_to_beginning(*tps)
+        end = reader.end_offsets(tps)
+        remaining = {tp for tp in tps if end[tp] > 0}
+        deadline = time.monotonic() + timeout_s
+        while remaining and time.monotonic() < deadline:
+            for tp, records in reader.poll(timeout_ms=500).items():
+                for record in records:
+                    p = wanted.get(record.key)
+                    if p is not None and record.value is not None:
+                        snap = Snapshot.decode(record.value)
+                        if snap is not None:
+                            found[p] = snap
+            for tp in list(remaining):
+                if reader.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+        if remaining:
+            raise RuntimeError(f"could not read the state topic to its end for {sorted(remaining)}")
+    finally:
+        reader.close()
+    return found

@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
-import logging
-
-from kafka.consumer.fetcher import ConsumerRecord
-
-from stream.metrics import ServiceMetrics
-
-from .outbox import Outbox
-
-log = logging.getLogger(__name__)
+from dataclasses import dataclass
+from typing import Any
 
 REASON_HEADER = "streamdrift.reason"
 DETAIL_HEADER = "streamdrift.detail"
 SOURCE_HEADER = "streamdrift.source"
 
 
-class DeadLetters:
-    def __init__(self, outbox: Outbox, topic: str, metrics: ServiceMetrics):
-        self.outbox = outbox
-        self.topic = topic
-        self.metrics = metrics
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    record: Any       # the consumed record: topic, partition, offset, key, value, headers
+    reason: str       # one of stream.codec.REASONS
+    detail: str       # what is wrong, naming the field and the value
 
-    def send(self, record: ConsumerRecord, reason: str, detail: str) -> None:
-        """Forward the original key and bytes as they were; the why travels in headers."""
-        source = f"{record.topic}/{record.partition}/{record.offset}"
-        headers = [
-            (REASON_HEADER, reason.encode()),
-            (DETAIL_HEADER, detail.encode("utf-8", "replace")[:1000]),
-            (SOURCE_HEADER, source.encode()),
-            *[(k, v) for k, v in (record.headers or []) if not k.startswith("streamdrift.")],
+    @property
+    def source(self) -> str:
+        return f"{self.record.topic}/{self.record.partition}/{self.record.offset}"
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """The original key and bytes travel as they were; the why travels in headers."""
+        return [
+            (REASON_HEADER, self.reason.encode()),
+            (DETAIL_HEADER, self.detail.encode("utf-8", "replace")[:1000]),
+            (SOURCE_HEADER, self.source.encode()),
+            *[(k, v) for k, v in (self.record.headers or []) if not k.startswith("streamdrift.")],
         ]
-        self.outbox.send(self.topic, key=record.key, value=record.value, headers=headers)
-        self.metrics.dead_letters.labels(reason).inc()
-        log.warning("dead-lettered %s: %s (%s)", source, reason, detail)

@@ -17,7 +17,7 @@ from kafka.producer.future import FutureRecordMetadata
 
 from stream.codec import encode
 from stream.config import KafkaConfig, TopicsConfig
-from stream.events import FeatureEvent, LabelEvent, PredictionEvent
+from stream.events import FeatureEvent, LabelEvent, PredictionEvent, role_of
 from stream.kafka_clients import make_producer
 
 
@@ -34,8 +34,7 @@ class EventProducer:
         self._producer = make_producer(self.kafka, **producer_options)
 
     def send(self, event: FeatureEvent | PredictionEvent | LabelEvent) -> FutureRecordMetadata:
-        topic = {FeatureEvent: self.topics.features, PredictionEvent: self.topics.predictions,
-                 LabelEvent: self.topics.labels}[type(event)]
+        topic = self.topics.of_role(role_of(event))
         return self._producer.send(topic, key=event.model_id.encode(), value=encode(event))
 
     def features(self, model_id: str, features: Mapping[str, Any], *, event_id: str | None = None,

@@ -55,6 +55,16 @@ class TopicsConfig(_Frozen):
     partitions: int = Field(6, ge=1, le=10_000)
     replication_factor: int = Field(1, ge=1, le=7)
 
+    def of_role(self, role: str) -> str:
+        """The topic of a role of stream.events.EVENT_TYPES ("features", ..., "alerts")."""
+        return getattr(self, role)
+
+    def data_roles(self) -> dict[str, str]:
+        """topic -> role, for the topics the service consumes."""
+        from .events import DATA_ROLES
+
+        return {self.of_role(role): role for role in DATA_ROLES}
+
 
 class ConsumerConfig(_Frozen):
     group_id: str = "streamdrift"
@@ -120,11 +130,23 @@ class FeatureConfig(_Frozen):
         return self
 
 
+def not_supported_yet(value: Any, what: str) -> Any:
+    """Refuse a field that is part of the configuration's shape but not implemented yet."""
+    if value:
+        raise ValueError(f"{what} is not supported yet: remove it (it would be ignored)")
+    return value
+
+
 class PredictionConfig(_Frozen):
     type: Literal["numeric", "categorical"] = "numeric"
     detectors: tuple[DetectorConfig, ...] | None = None
     error_detectors: tuple[DetectorConfig, ...] = ERROR_RATE_DEFAULT
     positive_class: str | None = None
+
+    @field_validator("positive_class")
+    @classmethod
+    def _positive_class(cls, value: str | None) -> str | None:
+        return not_supported_yet(value, "positive_class (per-class performance metrics)")
 
     @property
     def detector_configs(self) -> tuple[DetectorConfig, ...]:
@@ -138,6 +160,11 @@ class ModelConfig(_Frozen):
     features: tuple[FeatureConfig, ...] = ()
     prediction: PredictionConfig | None = None
     segments: tuple[str, ...] = ()
+
+    @field_validator("segments")
+    @classmethod
+    def _segments(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return not_supported_yet(value, "segments (monitoring per segment value)")
 
     @field_validator("features")
     @classmethod
@@ -174,6 +201,17 @@ class Config(_Frozen):
     alerts: AlertPolicy = AlertPolicy()
     metrics: MetricsConfig = MetricsConfig()
 
+    @model_validator(mode="after")
+    def _transactions_outlive_checkpoints(self) -> Config:
+        # A transaction stays open from the first alert after a checkpoint until the next one.
+        needed = 2_000 * self.checkpoint.every_seconds
+        if self.consumer.delivery == "exactly_once" and self.consumer.transaction_timeout_ms < needed:
+            raise ValueError(
+                f"consumer.transaction_timeout_ms ({self.consumer.transaction_timeout_ms}) must be at least twice "
+                f"checkpoint.every_seconds ({self.checkpoint.every_seconds} s): set it to {needed:.0f} or more, "
+                "or checkpoint more often")
+        return self
+
     @field_validator("models")
     @classmethod
     def _unique_models(cls, models: tuple[ModelConfig, ...]) -> tuple[ModelConfig, ...]:
@@ -187,6 +225,17 @@ class Config(_Frozen):
 
     def model(self, model_id: str) -> ModelConfig | None:
         return next((m for m in self.models if m.model_id == model_id), None)
+
+    def detector_configs(self) -> list[DetectorConfig]:
+        """Every detector configuration of every model, once each (in order of first appearance)."""
+        seen: dict[str, DetectorConfig] = {}
+        for model in self.models:
+            configs = [c for f in model.features for c in f.detector_configs]
+            if model.prediction:
+                configs += [*model.prediction.detector_configs, *model.prediction.error_detectors]
+            for c in configs:
+                seen.setdefault(c.model_dump_json(), c)
+        return list(seen.values())
 
 
 def apply_env_overrides(raw: dict[str, Any], environ: dict[str, str] | None = None) -> dict[str, Any]:

@@ -77,13 +77,13 @@ class DriftAlert(BaseModel):
     alert_id: str
     model_id: str
     model_version: str
-    kind: Literal["data_drift", "prediction_drift", "concept_drift", "data_quality", "performance"]
+    kind: Literal["data_drift", "prediction_drift", "concept_drift", "data_quality"]
     signal: str
     detector: str
     statistic: Number
     threshold: Number
     window: AlertWindow
-    severity: Literal["info", "warning", "critical"]
+    severity: Literal["warning", "critical"]
     detected_at: datetime = Field(description="Event time of the event at which drift was detected.")
     message: str
 
@@ -95,12 +95,20 @@ class DriftAlert(BaseModel):
         )
 
 
+# The one map from a topic's role to the message it carries; TopicsConfig names the topic of each role.
 EVENT_TYPES: dict[str, type[BaseModel]] = {
     "features": FeatureEvent,
     "predictions": PredictionEvent,
     "labels": LabelEvent,
     "alerts": DriftAlert,
 }
+DATA_ROLES = ("features", "predictions", "labels")   # the roles applications publish and the service consumes
+_ROLE_OF_TYPE = {cls: role for role, cls in EVENT_TYPES.items()}
+
+
+def role_of(message: BaseModel) -> str:
+    """The role of a message's topic: "features" for a FeatureEvent, and so on."""
+    return _ROLE_OF_TYPE[type(message)]
 
 
 def json_schemas() -> str:

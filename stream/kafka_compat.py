@@ -20,7 +20,7 @@ joins once more, and completes the join with its assignment.
 
 from __future__ import annotations
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
 
 
 class KafkaPythonChanged(RuntimeError):
@@ -41,3 +41,45 @@ def complete_orphaned_joins(consumer: KafkaConsumer) -> KafkaConsumer:
 
     coordinator.need_rejoin = need_rejoin_or_join_pending
     return consumer
+
+
+# kafka-python 3.0.x (seen with 3.0.12) can also leave a transactional call waiting forever. Each of
+# send_offsets_to_transaction, commit_transaction and abort_transaction waits, with no timeout, on the
+# result of its own request; when another request of the same transaction fails fatally (for example
+# AddPartitionsToTxn answered PRODUCER_FENCED, because the broker expired the transaction during an
+# outage and bumped the producer's epoch), the producer enters its fatal state but the waiting result
+# is never completed. The calls below wait on the same result in slices and give up with the
+# producer's fatal error as soon as it has one.
+_TXN_POLL_S = 0.2
+
+
+def _await_transactional(producer: KafkaProducer, result) -> None:
+    manager = producer._transaction_manager
+    producer._sender.wakeup()
+    while not result.wait(_TXN_POLL_S * 1000):
+        if manager.has_fatal_error():
+            raise manager.last_error
+    result.wait(0)   # raises the request's own error, if it failed
+
+
+def send_offsets_to_transaction(producer: KafkaProducer, offsets, group_metadata) -> None:
+    _await_transactional(producer, _manager(producer).send_offsets_to_transaction(offsets, group_metadata))
+
+
+def commit_transaction(producer: KafkaProducer) -> None:
+    _await_transactional(producer, _manager(producer).begin_commit())
+
+
+def abort_transaction(producer: KafkaProducer) -> None:
+    _await_transactional(producer, _manager(producer).begin_abort())
+
+
+def _manager(producer: KafkaProducer):
+    manager = getattr(producer, "_transaction_manager", None)
+    if manager is None or not all(hasattr(manager, name) for name in
+                                  ("send_offsets_to_transaction", "begin_commit", "begin_abort",
+                                   "has_fatal_error", "last_error")) or not hasattr(producer, "_sender"):
+        raise KafkaPythonChanged(
+            "kafka-python's transactional producer internals moved: check whether transactional calls still "
+            "hang after a fatal error in this version and drop or adapt stream/kafka_compat.py")
+    return manager

@@ -43,5 +43,10 @@ class ServiceMetrics:
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
         self.batch_size = Histogram(PREFIX + "batch_events", "Messages per polled batch.", registry=registry,
                                     buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10000))
-        self.checkpoints = counter("checkpoints_total", "State snapshots written.", ())
+        self.checkpoints = counter("checkpoints_total", "Partition snapshots committed.", ())
+        self.checkpoint_failures = counter("checkpoint_failures_total",
+                                           "Checkpoints that failed (aborted, then rewound or retried).", ())
+        self.checkpoint_seconds = Histogram(
+            PREFIX + "checkpoint_duration_seconds", "Time to commit one checkpoint.", registry=registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
         self.up = Gauge(PREFIX + "up", "1 while the service's consume loop runs.", registry=registry)

@@ -65,6 +65,19 @@ def leaves_nothing_behind():
     assert not left and not running, f"the test session left broker folders {left} and processes {running}"
 
 
+@pytest.fixture(autouse=True)
+def no_service_outlives_its_test():
+    """A test that fails half-way must not leave its `streamdrift serve` processes running."""
+    from tests.integration.service_process import ServiceProcess
+
+    yield
+    while ServiceProcess.started:
+        service = ServiceProcess.started.pop()
+        if service.alive():
+            service.resume()
+            service.kill()
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap():
     """The broker of the whole session. If it cannot start, every integration test fails with the reason."""

@@ -12,9 +12,11 @@ from pathlib import Path
 import yaml
 from kafka import KafkaConsumer, TopicPartition
 
-from consumers.checkpoint import Checkpoints, Snapshot
+from consumers.checkpoint import read_snapshots
+from consumers.partition import Snapshot
+from stream.broker import die_with_parent
 from stream.config import Config
-from stream.metrics import ServiceMetrics
+from stream.events import DriftAlert
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +27,10 @@ def write_config(config: Config, path: Path) -> Path:
 
 
 class ServiceProcess:
+    """`streamdrift serve` as a child process; every one started is killed at the end of its test at the latest."""
+
+    started: list[ServiceProcess] = []
+
     def __init__(self, config_path: Path, log_path: Path, instance_id: str = "instance-0"):
         self.config_path = config_path
         self.log_path = log_path
@@ -36,24 +42,39 @@ class ServiceProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "streamdrift", "serve", "--config", str(self.config_path)],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=self.env, preexec_fn=die_with_parent)
+        ServiceProcess.started.append(self)
         return self
 
-    def wait_assigned(self, timeout_s: float = 60) -> None:
-        """Until this incarnation has joined the group and restored its partitions."""
+    def log_since_start(self) -> str:
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
+
+    def wait_for_log(self, text: str, timeout_s: float = 60) -> str:
+        """Until this incarnation's log shows `text`; returns the first line holding it."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             assert self.alive(), self.log_tail()
-            with open(self.log_path, "rb") as log:
-                log.seek(self._log_start)
-                if b"assigned partitions" in log.read():
-                    return
-            time.sleep(0.05)
-        raise AssertionError(f"the service did not join its group in {timeout_s:.0f} s:\n{self.log_tail()}")
+            for line in self.log_since_start().splitlines():
+                if text in line:
+                    return line
+            time.sleep(0.02)
+        raise AssertionError(f"the service did not log {text!r} in {timeout_s:.0f} s:\n{self.log_tail()}")
+
+    def wait_assigned(self, timeout_s: float = 60) -> None:
+        """Until this incarnation has joined the group and restored its partitions."""
+        self.wait_for_log("assigned partitions", timeout_s)
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
+
+    def pause(self) -> None:
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
 
     def terminate(self, timeout_s: float = 60) -> int:
         self.proc.send_signal(signal.SIGTERM)
@@ -66,15 +87,12 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
-def committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
-    """Sum of the group's committed offsets over a topic's partitions."""
+def committed(bootstrap: str, group: str, topic: str, partitions: int | list[int]) -> int:
+    """Sum of the group's committed offsets over a topic's partitions (a count, or a list of numbers)."""
+    numbers = range(partitions) if isinstance(partitions, int) else partitions
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     try:
-        total = 0
-        for p in range(partitions):
-            offset = consumer.committed(TopicPartition(topic, p))
-            total += offset or 0
-        return total
+        return sum(consumer.committed(TopicPartition(topic, p)) or 0 for p in numbers)
     finally:
         consumer.close(autocommit=False)
 
@@ -92,11 +110,7 @@ def wait_until_committed(bootstrap: str, group: str, topic: str, partitions: int
 
 
 def final_snapshots(config: Config) -> dict[int, Snapshot]:
-    from prometheus_client import CollectorRegistry
-
-    reader = Checkpoints(config.kafka, config.topics, config.consumer.group_id, config.checkpoint,
-                         ServiceMetrics(CollectorRegistry()))
-    return reader.read(set(range(config.topics.partitions)))
+    return read_snapshots(config, set(range(config.topics.partitions)))
 
 
 def detector_counts(snapshots: dict[int, Snapshot]) -> dict[tuple[str, str, str], int]:
@@ -111,3 +125,36 @@ def detector_counts(snapshots: dict[int, Snapshot]) -> dict[tuple[str, str, str]
                     key = (model_id, signal_name, kind)
                     counts[key] = counts.get(key, 0) + detectors.restore(blob).n_seen
     return counts
+
+
+def pause_with_an_alert_in_flight(service: ServiceProcess, bootstrap: str, config: Config,
+                                  attempts: int = 4) -> DriftAlert:
+    """SIGSTOP the service right after it logs an alert, and make sure the alert is in flight: written to
+    the alert topic but not covered by a committed checkpoint. If a checkpoint slipped in between the log
+    line and the pause, let it run to its next alert and try again. Returns the alert in flight."""
+    from tests.integration.helpers import read_to_end, wait_for
+
+    seen = 0
+    for _ in range(attempts):
+        lines = [line for line in service.log_since_start().splitlines() if "ALERT " in line]
+        while len(lines) <= seen:
+            assert service.alive(), service.log_tail()
+            time.sleep(0.01)
+            lines = [line for line in service.log_since_start().splitlines() if "ALERT " in line]
+        service.pause()
+        line, seen = lines[-1], len(lines)
+
+        def on_topic() -> list[DriftAlert]:
+            return [a for a in (DriftAlert.model_validate_json(r.value) for r in
+                                read_to_end(bootstrap, config.topics.alerts, committed=False)) if a.line() in line]
+
+        written = on_topic()
+        if not written:   # paused before its producer sent the record (linger): let it send, pause again
+            service.resume()
+            wait_for(lambda: written.extend(on_topic()) or written, 30, f"the alert to be on {config.topics.alerts}")
+            service.pause()
+        where = written[0].window
+        if committed(bootstrap, config.consumer.group_id, where.topic, [where.partition]) <= where.last_offset:
+            return written[0]
+        service.resume()
+    raise AssertionError(f"no alert caught in flight in {attempts} attempts:\n{service.log_tail()}")

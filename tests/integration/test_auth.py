@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import pytest
+from kafka import TopicPartition
 
 from consumers.service import MonitorService
 from producers import EventProducer
@@ -20,7 +21,9 @@ from stream.config import KafkaConfig, TopicsConfig
 from stream.errors import BrokerError
 from stream.kafka_clients import ensure_topics, make_admin, make_consumer, make_producer
 
-from .helpers import make_config
+from tests.conftest import running
+
+from .helpers import make_config, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.recovery]
 
@@ -177,3 +180,24 @@ def test_sasl_over_tls(tmp_path, unique, caplog):
     finally:
         broker.stop()
     assert PASSWORD not in caplog.text and WRONG not in caplog.text
+
+
+def test_the_monitor_service_runs_over_scram_through_its_first_commit(scram_broker, unique):
+    kafka = sasl(scram_broker)
+    raw = kafka.model_dump(mode="json")
+    raw["sasl_password"] = PASSWORD   # model_dump masks the SecretStr
+    config = make_config(scram_broker, unique, [{"model_id": "m", "features": [{"name": "x"}]}], kafka=raw,
+                         checkpoint={"every_events": 100, "every_seconds": 1.0})
+    service = MonitorService(config)
+    with running(service), EventProducer(kafka, config.topics) as events:
+        for i in range(300):
+            events.features("m", {"x": float(i % 7)}, event_id=f"e{i}")
+        events.flush()
+        reader = make_consumer(kafka, group_id=config.consumer.group_id, enable_auto_commit=False)
+        try:
+            partitions = range(config.topics.partitions)
+            wait_for(lambda: sum(reader.committed(TopicPartition(config.topics.features, p)) or 0
+                                 for p in partitions) >= 300, what="the service's commit over SCRAM")
+        finally:
+            reader.close(autocommit=False)
+    assert service.metrics.checkpoint_failures._value.get() == 0

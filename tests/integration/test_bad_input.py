@@ -12,7 +12,8 @@ from kafka import KafkaProducer
 from consumers.dead_letter import REASON_HEADER, SOURCE_HEADER
 from consumers.service import MonitorService
 from tests.conftest import running
-from tests.integration.helpers import make_config, read_topic, wait_for
+from stream.codec import REASONS
+from tests.integration.helpers import make_config, read_to_end, wait_for
 from tests.integration.service_process import detector_counts, final_snapshots
 
 pytestmark = [pytest.mark.integration, pytest.mark.recovery]
@@ -49,6 +50,12 @@ unknown_model = names.map(lambda m: (dumps(valid_event("um", model_id="other-" +
 not_an_object = st.sampled_from([b"[]", b"17", b'"text"', b"null", b"true"]).map(lambda b: (b, "not_an_object"))
 bad_messages = st.one_of(invalid_utf8, invalid_json, non_finite, wrong_types, missing_field, oversized,
                          unknown_version, unknown_model, not_an_object)
+# One of each kind for sure, whatever hypothesis draws.
+ONE_OF_EACH = [(b"\xff\xfe\x00", "invalid_utf8"), (b'{"x": ', "invalid_json"),
+               (dumps({**valid_event("wt"), "event_id": 17}), "invalid_event"),
+               (dumps({**valid_event("big"), "features": {"pad": "p" * (MAX_BYTES + 1)}}), "oversized"),
+               (dumps({**valid_event("uv"), "schema_version": 2}), "unknown_schema_version"),
+               (dumps(valid_event("um", model_id="other")), "unknown_model"), (b"[]", "not_an_object")]
 
 
 def test_generated_bad_input_is_dead_lettered_with_its_reason_and_valid_events_all_count(kafka_bootstrap, unique):
@@ -60,9 +67,7 @@ def test_generated_bad_input_is_dead_lettered_with_its_reason_and_valid_events_a
     sent: dict[int, tuple[bytes, str]] = {}      # offset -> (bytes, expected reason)
     state = {"valid": 0, "bad": 0}
 
-    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(st.lists(st.tuples(bad_messages, st.integers(0, 3)), min_size=1, max_size=12))
-    def scenario(messages):
+    def send(messages):
         for (value, reason), valid_before in messages:
             for _ in range(valid_before):
                 state["valid"] += 1
@@ -77,15 +82,22 @@ def test_generated_bad_input_is_dead_lettered_with_its_reason_and_valid_events_a
                          if s.name.endswith("_total")) >= state["bad"],
                  what="the service to catch up")
 
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(bad_messages, st.integers(0, 3)), min_size=1, max_size=12))
+    def scenario(messages):
+        send(messages)
+
     with running(service) as thread:
+        send([(message, 1) for message in ONE_OF_EACH])
         scenario()
         assert thread.is_alive(), "the service must survive every input"
     raw.close()
     counts = detector_counts(final_snapshots(config))
     assert counts[("m", "feature:x", "ks")] == state["valid"], "every valid event reached the detectors once"
 
-    dead = read_topic(kafka_bootstrap, config.topics.dead_letter, until=lambda r: len(r) >= len(sent))
-    assert len(dead) == len(sent)
+    assert {reason for _, reason in sent.values()} == set(REASONS), "every kind of bad input was tried"
+    dead = read_to_end(kafka_bootstrap, config.topics.dead_letter)
+    assert len(dead) == len(sent), "each bad message dead-lettered exactly once"
     for record in dead:
         headers = dict(record.headers)
         offset = int(headers[SOURCE_HEADER].decode().rsplit("/", 1)[1])

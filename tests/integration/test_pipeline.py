@@ -15,7 +15,7 @@ from stream.codec import BatchDecoder
 from stream.kafka_clients import ensure_topics
 from stream.events import DriftAlert, FeatureEvent, LabelEvent, PredictionEvent
 from tests.conftest import running
-from tests.integration.helpers import make_config, read_topic, wait_for
+from tests.integration.helpers import make_config, read_to_end, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ def test_a_shift_in_one_feature_alerts_on_that_feature_only(kafka_bootstrap, uni
         producer.flush()
         wait_for(lambda: service.metrics.events.labels("features", "m1")._value.get() >= 8000,
                  what="8000 feature events to be consumed")
-    records = read_topic(kafka_bootstrap, config.topics.alerts, until=lambda r: False, timeout_s=3)
+    records = read_to_end(kafka_bootstrap, config.topics.alerts)
     alerts = [DriftAlert.model_validate_json(r.value) for r in records]
     drift = [a for a in alerts if a.kind == "data_drift"]
     assert {a.signal for a in drift} == {"shifted"}, [a.line() for a in alerts]

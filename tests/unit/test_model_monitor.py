@@ -1,4 +1,4 @@
-"""ModelMonitor without Kafka: a drifting feature alerts, stable ones do not, ids are deterministic."""
+"""ModelMonitor without Kafka: a drifting feature alerts, stable ones do not, labels join, quality is judged."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from consumers.alerts import Cooldown, EventRef, alert_id
-from consumers.monitor import Batch, ModelMonitor, numeric_column, numeric_matrix
+from consumers.alerts import Batch, Cooldown, EventRef, alert_id
+from consumers.columns import numeric_column, numeric_matrix
+from consumers.model_monitor import ModelMonitor
 from stream.config import AlertPolicy, FeatureConfig, ModelConfig
 from stream.events import FeatureEvent, LabelEvent, PredictionEvent
 from stream.metrics import ServiceMetrics
@@ -70,11 +71,20 @@ def test_numeric_column_separates_missing_out_of_range_and_wrong_type():
     feature = FeatureConfig(name="x", min=0, max=10)
     raw = [1.0, None, 11.0, "text", True, 5.0, -1.0]
     col = numeric_matrix([{"x": v} for v in raw], ["x"])[:, 0]
-    values, rows, missing, invalid = numeric_column(col, feature)
-    assert values.tolist() == [1.0, 1.0, 5.0], "true counts as 1"
-    assert rows.tolist() == [0, 4, 5]
-    assert missing.tolist() == [False, True, False, False, False, False, False]
-    assert invalid.tolist() == [False, False, True, True, False, False, True]
+    column = numeric_column(col, feature)
+    assert column.values.tolist() == [1.0, 1.0, 5.0], "true counts as 1"
+    assert column.rows.tolist() == [0, 4, 5]
+    assert column.missing.tolist() == [False, True, False, False, False, False, False]
+    assert column.out_of_range.tolist() == [False, False, True, False, False, False, True]
+    assert column.wrong_type.tolist() == [False, False, False, True, False, False, False]
+
+
+def test_a_number_sent_as_a_string_is_the_wrong_type_even_on_the_fast_path():
+    feature = FeatureConfig(name="x")
+    col = numeric_matrix([{"x": 1.0}, {"x": "2.5"}, {"x": 3}], ["x"])[:, 0]
+    column = numeric_column(col, feature)
+    assert column.values.tolist() == [1.0, 3.0]
+    assert column.wrong_type.tolist() == [False, True, False]
 
 
 def test_numeric_matrix_fast_and_slow_paths_agree():
@@ -142,3 +152,33 @@ def test_a_label_that_overtakes_its_prediction_still_joins():
     monitor.observe_predictions(preds, Batch("p", 0, list(range(10)), [T0] * 10))
     assert registry.get_sample_value("streamdrift_labels_joined_total", {"model": "m"}) == 10
     assert registry.get_sample_value("streamdrift_model_accuracy", {"model": "m", "model_version": "v2"}) == 0.8
+
+
+def test_wrong_types_and_unseen_categories_are_counted_and_alerted():
+    model = ModelConfig(model_id="m", features=(FeatureConfig(name="x"), FeatureConfig(name="c", type="categorical")))
+    registry = CollectorRegistry()
+    monitor = ModelMonitor(model, AlertPolicy(), ServiceMetrics(registry))
+    events = [FeatureEvent(event_id=str(i), model_id="m", timestamp=T0,
+                           features={"x": "oops" if i % 10 == 0 else 1.0,
+                                     "c": "new" if i >= 1500 and i % 4 == 0 else "a"}) for i in range(2000)]
+    alerts = monitor.observe_features(events, Batch("f", 0, list(range(2000)), [T0] * 2000))
+    assert registry.get_sample_value("streamdrift_feature_wrong_type_total", {"model": "m", "feature": "x"}) == 200
+    assert registry.get_sample_value("streamdrift_feature_out_of_range_total", {"model": "m", "feature": "x"}) is None
+    assert registry.get_sample_value("streamdrift_feature_unseen_categories_total",
+                                     {"model": "m", "feature": "c"}) == 125
+    assert ("data_quality", "x", "wrong_type") in {(a.kind, a.signal, a.detector) for a in alerts}
+
+
+def test_predictions_without_inline_features_do_not_count_as_missing_features():
+    from stream.config import PredictionConfig
+
+    model = ModelConfig(model_id="m", features=(FeatureConfig(name="x"),), prediction=PredictionConfig())
+    registry = CollectorRegistry()
+    monitor = ModelMonitor(model, AlertPolicy(), ServiceMetrics(registry))
+    preds = [PredictionEvent(event_id=str(i), model_id="m", timestamp=T0, prediction=0.5,
+                             features={"x": 1.0} if i % 2 else None) for i in range(2000)]
+    alerts = monitor.observe_predictions(preds, Batch("p", 0, list(range(2000)), [T0] * 2000))
+    assert registry.get_sample_value("streamdrift_feature_missing_total", {"model": "m", "feature": "x"}) is None
+    assert registry.get_sample_value("streamdrift_detector_events_total",
+                                     {"model": "m", "signal": "x", "detector": "ks"}) == 1000
+    assert not [a for a in alerts if a.kind == "data_quality"]
