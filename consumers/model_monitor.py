@@ -88,12 +88,13 @@ class ModelMonitor:
 
     def _quality_alerts(self, feature: FeatureConfig, column: Column, batch: Batch) -> list[DriftAlert]:
         alerts = []
-        for first, at, problem, rate in self.quality[feature.name].observe(column, batch):
+        quality = self.quality[feature.name]
+        for first, at, problem, rate in quality.observe(column, batch):
             if not self.cooldown.allow(feature.name, problem, at.time):
                 continue
             alerts.append(build_alert(
                 model_id=self.config.model_id, model_version=UNVERSIONED, kind="data_quality",
-                signal=feature.name, detector=problem, statistic=rate, threshold=feature.max_missing_rate,
+                signal=feature.name, detector=problem, statistic=rate, threshold=quality.limit(problem),
                 first=first, at=at, policy=self.policy,
                 what=f"{problem.replace('_', ' ')} rate of '{feature.name}' is {rate:.1%} over {QUALITY_WINDOW} events"))
         return alerts

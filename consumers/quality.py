@@ -44,10 +44,12 @@ class QualityMonitor:
             start = end
         return verdicts
 
+    def limit(self, problem: str) -> float:
+        return self.feature.max_missing_rate if problem == "missing" else self.feature.max_invalid_rate
+
     def _verdicts(self) -> list[tuple[str, float]]:
-        limit = self.feature.max_missing_rate
         rates = [(problem, count / self._seen) for problem, count in self._counts.items()]
-        return [(problem, rate) for problem, rate in rates if rate > limit]
+        return [(problem, rate) for problem, rate in rates if rate > self.limit(problem)]
 
     def state(self) -> tuple:
         return self._seen, dict(self._counts), self._first

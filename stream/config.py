@@ -115,7 +115,9 @@ class FeatureConfig(_Frozen):
     # Values outside [min, max] are data-quality events, counted and alerted on, never fed to drift.
     min: float | None = None
     max: float | None = None
+    # Alert when, over a window of 1,000 events, more are absent / unusable (out of range, wrong type).
     max_missing_rate: float = Field(0.05, ge=0, le=1)
+    max_invalid_rate: float = Field(0.01, ge=0, le=1)
 
     @property
     def detector_configs(self) -> tuple[DetectorConfig, ...]:

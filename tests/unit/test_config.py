@@ -116,3 +116,32 @@ models:
     (path, message), = info.value.errors
     assert path == "models[0].features[0].detectors[0] (line 7)"
     assert "window=-5" in message
+
+
+@pytest.mark.parametrize("field, value, path", [
+    ("segments", "[country]", "models[0].segments"),
+    ("prediction", "{positive_class: fraud}", "models[0].prediction.positive_class"),
+])
+def test_fields_that_do_nothing_yet_are_refused_as_not_supported(field, value, path):
+    with pytest.raises(ConfigError) as refused:
+        parse_config(VALID + f"    {field}: {value}\n")
+    assert path in str(refused.value) and "not supported yet" in str(refused.value)
+
+
+def test_a_transaction_timeout_shorter_than_two_checkpoint_intervals_is_refused():
+    text = VALID + "checkpoint:\n  every_seconds: 20\nconsumer:\n  transaction_timeout_ms: 30000\n"
+    with pytest.raises(ConfigError, match="transaction_timeout_ms \\(30000\\) must be at least twice"):
+        parse_config(text)
+    parse_config(text.replace("every_seconds: 20", "every_seconds: 15"))   # 30 s is twice 15 s
+    at_least_once = text + "  delivery: at_least_once\n"
+    parse_config(at_least_once)   # no transaction, no limit
+
+
+def test_a_reference_sample_in_detector_params_is_accepted_and_prepared():
+    import detectors
+
+    text = VALID.replace("        min: 0\n", "        min: 0\n        detectors:\n          - kind: ks\n"
+                         "            params: {reference: [" + ", ".join(str(i % 37) for i in range(200)) + "]}\n")
+    config = parse_config(text)
+    for detector in config.detector_configs():
+        detectors.prepare(detector.kind, **detector.params)   # what `serve` does at start-up
