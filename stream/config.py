@@ -51,6 +51,9 @@ class TopicsConfig(_Frozen):
     alerts: str = "streamdrift.alerts"
     dead_letter: str = "streamdrift.dead-letter"
     state: str = "streamdrift.state"
+    # Compacted: a model's reference profiles (key model_id/version), every signal's current state (key model/signal).
+    references: str = "streamdrift.references"
+    status: str = "streamdrift.status"
     # features, predictions and labels share one partition count so a model's streams co-partition.
     partitions: int = Field(6, ge=1, le=10_000)
     replication_factor: int = Field(1, ge=1, le=7)

@@ -124,13 +124,12 @@ def ensure_topics(kafka: KafkaConfig, topics: TopicsConfig, timeout_s: float = 3
     specs += [
         NewTopic(topics.alerts, 1, topics.replication_factor),
         NewTopic(topics.dead_letter, 1, topics.replication_factor),
-        # Compacted: only the latest snapshot per partition key is kept.
-        NewTopic(
-            topics.state,
-            topics.partitions,
-            topics.replication_factor,
-            topic_configs={"cleanup.policy": "compact"},
-        ),
+        # Compacted: only the latest record per key is kept (snapshot per partition, profile per model,
+        # state per signal).
+        NewTopic(topics.state, topics.partitions, topics.replication_factor,
+                 topic_configs={"cleanup.policy": "compact"}),
+        NewTopic(topics.references, 1, topics.replication_factor, topic_configs={"cleanup.policy": "compact"}),
+        NewTopic(topics.status, 1, topics.replication_factor, topic_configs={"cleanup.policy": "compact"}),
     ]
     admin = make_admin(kafka)
     try:

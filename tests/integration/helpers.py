@@ -12,7 +12,7 @@ from stream.config import Config
 
 def make_config(bootstrap: str, suffix: str, models: list[dict], **sections) -> Config:
     topics = {role: f"t{suffix}.{role}" for role in
-              ("features", "predictions", "labels", "alerts", "dead_letter", "state")}
+              ("features", "predictions", "labels", "alerts", "dead_letter", "state", "references", "status")}
     return Config.model_validate({
         "kafka": {"bootstrap_servers": bootstrap},
         "topics": {**topics, "partitions": 3},

@@ -57,7 +57,7 @@ def sasl(bootstrap: str, password: str = PASSWORD, mechanism: str = "SCRAM-SHA-5
 
 def topics_for(suffix: str) -> TopicsConfig:
     return TopicsConfig(**{role: f"auth{suffix}.{role}" for role in
-                           ("features", "predictions", "labels", "alerts", "dead_letter", "state")}, partitions=1)
+                           ("features", "predictions", "labels", "alerts", "dead_letter", "state", "references", "status")}, partitions=1)
 
 
 def consume_one(kafka: KafkaConfig, topic: str, group: str, timeout_s: float = 30.0):
