@@ -51,14 +51,17 @@ class ServiceProcess:
             log.seek(self._log_start)
             return log.read().decode(errors="replace")
 
-    def wait_for_log(self, text: str, timeout_s: float = 60) -> str:
-        """Until this incarnation's log shows `text`; returns the first line holding it."""
+    def lines_with(self, text: str) -> list[str]:
+        return [line for line in self.log_since_start().splitlines() if text in line]
+
+    def wait_for_log(self, text: str, timeout_s: float = 60, seen: int = 0) -> str:
+        """Until this incarnation's log shows `text` more than `seen` times; returns the newest such line."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             assert self.alive(), self.log_tail()
-            for line in self.log_since_start().splitlines():
-                if text in line:
-                    return line
+            lines = self.lines_with(text)
+            if len(lines) > seen:
+                return lines[-1]
             time.sleep(0.02)
         raise AssertionError(f"the service did not log {text!r} in {timeout_s:.0f} s:\n{self.log_tail()}")
 
@@ -136,11 +139,11 @@ def pause_with_an_alert_in_flight(service: ServiceProcess, bootstrap: str, confi
 
     seen = 0
     for _ in range(attempts):
-        lines = [line for line in service.log_since_start().splitlines() if "ALERT " in line]
+        lines = service.lines_with("ALERT ")
         while len(lines) <= seen:
             assert service.alive(), service.log_tail()
             time.sleep(0.01)
-            lines = [line for line in service.log_since_start().splitlines() if "ALERT " in line]
+            lines = service.lines_with("ALERT ")
         service.pause()
         line, seen = lines[-1], len(lines)
 
