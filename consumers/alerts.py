@@ -43,9 +43,30 @@ class Batch:
         return Batch(self.topic, self.partition, [self.offsets[i] for i in rows], [self.times[i] for i in rows])
 
 
-def alert_id(model_id: str, signal: str, detector: str, at: EventRef) -> str:
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where a signal is watched: the whole model, one model version, or one segment (on the champion)."""
+
+    name: str                            # "all", "version=v2", "country=BR"
+    version: str                         # the model_version its alerts carry
+    segment: dict[str, str] | None = None
+
+    @classmethod
+    def of_version(cls, version: str) -> Scope:
+        return cls(f"version={version}", version)
+
+    @classmethod
+    def of_segment(cls, key: str, value: str, version: str) -> Scope:
+        return cls(f"{key}={value}", version, {key: value})
+
+
+ALL = Scope("all", "unversioned")
+
+
+def alert_id(model_id: str, signal: str, detector: str, at: EventRef, scope: str = "all",
+             status: str = "drifting") -> str:
     """Same input, same id: a replay after a crash produces alerts subscribers can de-duplicate."""
-    key = f"{model_id}|{signal}|{detector}|{at.topic}|{at.partition}|{at.offset}"
+    key = f"{model_id}|{signal}|{scope}|{detector}|{status}|{at.topic}|{at.partition}|{at.offset}"
     return str(uuid.uuid5(_ID_NAMESPACE, key))
 
 
@@ -81,15 +102,16 @@ def _finite(value: float, fallback: float) -> float:
     return value if math.isfinite(value) else fallback
 
 
-def build_alert(*, model_id: str, model_version: str, kind: str, signal: str, detector: str, statistic: float,
-                threshold: float, first: EventRef, at: EventRef, policy: AlertPolicy, what: str) -> DriftAlert:
+def build_alert(*, model_id: str, kind: str, signal: str, detector: str, statistic: float, threshold: float,
+                first: EventRef, at: EventRef, policy: AlertPolicy, what: str, scope: Scope = ALL,
+                model_version: str | None = None, status: str = "drifting") -> DriftAlert:
     # A detector still warming up may report NaN; JSON has no NaN, and the alert must still go out.
     statistic = _finite(statistic, 0.0)
     threshold = _finite(threshold, statistic)
     return DriftAlert(
-        alert_id=alert_id(model_id, signal, detector, at),
+        alert_id=alert_id(model_id, signal, detector, at, scope.name, status),
         model_id=model_id,
-        model_version=model_version,
+        model_version=model_version or scope.version,
         kind=kind,
         signal=signal,
         detector=detector,
@@ -97,8 +119,10 @@ def build_alert(*, model_id: str, model_version: str, kind: str, signal: str, de
         threshold=threshold,
         window=AlertWindow(topic=at.topic, partition=at.partition, first_offset=first.offset,
                            last_offset=at.offset, first_event_time=first.time, last_event_time=at.time),
-        severity=severity(statistic, threshold, policy),
+        severity="info" if status == "resolved" else severity(statistic, threshold, policy),
         detected_at=at.time,
         message=f"{what} (statistic {statistic:.4g} vs threshold {threshold:.4g}, "
                 f"offsets {first.offset}..{at.offset})",
+        status=status,
+        segment=scope.segment,
     )

@@ -43,19 +43,23 @@ class Snapshot:
 
 
 class PartitionState:
-    def __init__(self, number: int, models: dict[str, ModelConfig], policy: AlertPolicy, metrics: ServiceMetrics):
+    def __init__(self, number: int, models: dict[str, ModelConfig], policy: AlertPolicy, metrics: ServiceMetrics,
+                 profiles: dict | None = None):
         self.number = number
         self._models = models
         self._policy = policy
         self._metrics = metrics
+        self._profiles = profiles if profiles is not None else {}
         self.monitors: dict[str, ModelMonitor] = {}
         self.positions: dict[str, int] = {}   # data topic -> next offset to process
         self.starts: dict[str, int] = {}      # data topic -> first offset processed, where no snapshot said
+        self.event_times: dict[str, Any] = {}   # data topic -> latest event time processed (not checkpointed)
 
     def monitor(self, model_id: str) -> ModelMonitor:
         monitor = self.monitors.get(model_id)
         if monitor is None:
-            monitor = self.monitors[model_id] = ModelMonitor(self._models[model_id], self._policy, self._metrics)
+            monitor = self.monitors[model_id] = ModelMonitor(self._models[model_id], self._policy, self._metrics,
+                                                             self._profiles)
         return monitor
 
     def advance(self, topic: str, first_offset: int, next_offset: int) -> None:

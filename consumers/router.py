@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from stream.codec import BatchDecoder
 from stream.config import Config
-from stream.events import EVENT_TYPES, DriftAlert
+from stream.events import DATA_ROLES, EVENT_TYPES, DriftAlert, SignalStatus
 from stream.metrics import ServiceMetrics
 
 from .alerts import Batch
@@ -36,6 +36,7 @@ class Record(NamedTuple):
 @dataclass
 class Routed:
     alerts: list[DriftAlert] = field(default_factory=list)
+    statuses: list[SignalStatus] = field(default_factory=list)   # signals that changed state
     dead_letters: list[DeadLetter] = field(default_factory=list)
     positions: dict[tuple[str, int], int] = field(default_factory=dict)   # (topic, partition) -> next offset
     records: int = 0
@@ -50,23 +51,28 @@ class Router:
         self._decoders = {role: BatchDecoder(EVENT_TYPES[role], max_bytes) for role in self.roles.values()}
         self._models = {m.model_id: m for m in config.models}
         self.partitions: dict[int, PartitionState] = {}
+        self._held: dict[tuple[str, int], list] = {}   # (labels topic, partition) -> records waiting for predictions
+        self.profiles: dict = {}   # (model_id, version or None) -> ReferenceProfile, for `reference: training`
 
     # -- the partitions it owns -------------------------------------------------------------------
     def adopt(self, number: int, snapshot: Snapshot | None = None) -> PartitionState:
         """Take partition `number` on, fresh or from its snapshot (replacing any state held for it)."""
         previous = self.partitions.get(number)
-        state = PartitionState(number, self._models, self.config.alerts, self.metrics)
+        state = PartitionState(number, self._models, self.config.alerts, self.metrics, self.profiles)
         if snapshot is not None:
             state.restore(snapshot)
         if previous is not None:
             # Where processing began on topics the snapshot does not cover: a rewind goes back there.
             state.starts = {t: o for t, o in previous.starts.items() if t not in state.positions}
+        # Held labels are not yet positions: the consumer reads them again from the positions restored here.
+        self._held = {k: v for k, v in self._held.items() if k[1] != number}
         self.partitions[number] = state
         return state
 
     def release(self, numbers: Iterable[int]) -> None:
         for number in numbers:
             self.partitions.pop(number, None)
+            self._held = {k: v for k, v in self._held.items() if k[1] != number}
 
     def snapshots(self, numbers: Iterable[int] | None = None) -> list[Snapshot]:
         group = self.config.consumer.group_id
@@ -74,42 +80,89 @@ class Router:
         return [self.partitions[n].snapshot(group) for n in wanted]
 
     # -- one batch --------------------------------------------------------------------------------
-    def route(self, batch: Mapping[Any, Sequence[Any]]) -> Routed:
-        """Records per (topic, partition), each list in offset order, as a consumer's poll returns them."""
+    def route(self, batch: Mapping[Any, Sequence[Any]],
+              predictions_read: Callable[[int], bool] = lambda partition: True) -> Routed:
+        """Records per (topic, partition), each list in offset order, as a consumer's poll returns them.
+
+        Labels are processed in event time behind their partition's predictions: a label later than
+        every prediction processed so far waits (held, its offset not yet a position) until the
+        predictions catch up, or until `predictions_read(partition)` says none are left to read. So a
+        label always meets an already processed prediction, whatever order the topics were fetched in,
+        and any run over the same records joins the same pairs at the same points (Kafka Streams aligns
+        co-partitioned inputs by timestamp the same way).
+        """
         started = time.perf_counter()
         out = Routed()
-        for records in batch.values():
+        order = {role: i for i, role in enumerate(DATA_ROLES)}
+        chunks = {(rs[0].topic, rs[0].partition): list(rs) for rs in batch.values() if rs}
+        for key in self._held:
+            chunks.setdefault(key, [])
+        for (topic, partition), records in sorted(chunks.items(), key=lambda kv: (order[self.roles[kv[0][0]]], kv[0])):
+            state = self.partitions.get(partition) or self.adopt(partition)
+            out.records += len(records)
+            if self.roles[topic] == "labels":
+                records = self._labels_due(state, topic, self._held.pop((topic, partition), []) + records,
+                                           predictions_read(partition))
             if not records:
                 continue
-            first = records[0]
-            state = self.partitions.get(first.partition) or self.adopt(first.partition)
-            out.alerts += self._route_partition(state, first.topic, records, out.dead_letters)
-            state.advance(first.topic, first.offset, records[-1].offset + 1)
-            out.positions[(first.topic, first.partition)] = records[-1].offset + 1
-            out.records += len(records)
+            self._route_partition(state, topic, records, out)
+            state.advance(topic, records[0].offset, records[-1].offset + 1)
+            out.positions[(topic, partition)] = records[-1].offset + 1
         for dead in out.dead_letters:
             self.metrics.dead_letters.labels(dead.reason).inc()
         self.metrics.batch_size.observe(out.records)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return out
 
-    def _route_partition(self, state: PartitionState, topic: str, records: Sequence[Any],
-                         dead: list[DeadLetter]) -> list[DriftAlert]:
+    def _labels_due(self, state: PartitionState, topic: str, records: list, predictions_read: bool) -> list:
+        """The labels that may be processed now; the rest are held, from the first one later than every
+        prediction processed on the partition (unless no prediction is left to read)."""
+        if predictions_read or not records:
+            return records
+        watermark = state.event_times.get(self.config.topics.predictions)
+        times = self._decoders["labels"].times([r.value for r in records])
+        cut = next((i for i, t in enumerate(times) if t is not None and (watermark is None or t > watermark)),
+                   len(records))
+        if cut < len(records):
+            self._held[(topic, state.number)] = records[cut:]
+        return records[:cut]
+
+    @property
+    def holding(self) -> bool:
+        return bool(self._held)
+
+    def held(self, topic: str, partition: int) -> int:
+        """Labels held back on a partition (the service stops fetching more of them meanwhile)."""
+        return len(self._held.get((topic, partition), ()))
+
+    def _route_partition(self, state: PartitionState, topic: str, records: Sequence[Any], out: Routed) -> None:
+        decoded = self._decoders[self.roles[topic]].decode([r.value for r in records])
+        out.dead_letters += [DeadLetter(records[bad.index], bad.reason, bad.detail) for bad in decoded.rejected]
+        unknown = self.observe(state, topic, [records[i].offset for i in decoded.indices], decoded.events, out)
+        out.dead_letters += [DeadLetter(records[decoded.indices[j]], "unknown_model",
+                                        f"model_id {decoded.events[j].model_id!r} is not in the configuration's models")
+                             for j in unknown]
+
+    def observe(self, state: PartitionState, topic: str, offsets: Sequence[int], events: Sequence[Any],
+                out: Routed) -> list[int]:
+        """Valid events of one topic partition, in offset order, to their models' monitors; returns the
+        positions of events of models that are not configured. The offline tools enter here."""
         role = self.roles[topic]
-        decoded = self._decoders[role].decode([r.value for r in records])
-        dead += [DeadLetter(records[bad.index], bad.reason, bad.detail) for bad in decoded.rejected]
         by_model: dict[str, list[int]] = defaultdict(list)
-        for j, event in enumerate(decoded.events):
+        for j, event in enumerate(events):
             by_model[event.model_id].append(j)
-        alerts: list[DriftAlert] = []
+        unknown: list[int] = []
         for model_id, js in by_model.items():
             if model_id not in self._models:
-                dead += [DeadLetter(records[decoded.indices[j]], "unknown_model",
-                                    f"model_id {model_id!r} is not in the configuration's models") for j in js]
+                unknown += js
                 continue
-            events = [decoded.events[j] for j in js]
-            where = Batch(topic, state.number, [records[decoded.indices[j]].offset for j in js],
-                          [e.timestamp for e in events])
-            self.metrics.events.labels(role, model_id).inc(len(events))
-            alerts += state.monitor(model_id).observe(role, events, where)
-        return alerts
+            chosen = [events[j] for j in js]
+            where = Batch(topic, state.number, [offsets[j] for j in js], [e.timestamp for e in chosen])
+            latest = max(where.times)
+            if topic not in state.event_times or latest > state.event_times[topic]:
+                state.event_times[topic] = latest
+            self.metrics.events.labels(role, model_id).inc(len(chosen))
+            alerts, statuses = state.monitor(model_id).observe(role, chosen, where)
+            out.alerts += alerts
+            out.statuses += statuses
+        return sorted(unknown)

@@ -7,7 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from kafka import ConsumerRebalanceListener
+from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.errors import KafkaError
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from prometheus_client import CollectorRegistry, start_http_server
 
@@ -17,6 +18,7 @@ from stream.config import Config
 from stream.events import DriftAlert
 from stream.kafka_clients import ensure_topics, make_consumer, make_producer
 from stream.metrics import ServiceMetrics
+from stream.profile_kafka import read_profiles
 
 from .checkpoint import Checkpointer
 from .router import Router, Routed
@@ -32,6 +34,7 @@ class _Rebalance(ConsumerRebalanceListener):
         self.service._revoked({tp.partition for tp in revoked})
 
     def on_partitions_assigned(self, assigned):
+        self.service._load_profiles()
         self.service._checkpointer.restore(self.service.router, list(assigned))
 
 
@@ -90,6 +93,14 @@ class MonitorService:
         self._checkpointer = Checkpointer(cfg, lambda: make_producer(cfg.kafka, **txn), self._consumer, self.metrics)
         self._consumer.subscribe(list(self.router.roles), listener=_Rebalance(self))
 
+    def _load_profiles(self) -> None:
+        """The published reference profiles of models with `reference: training`, read afresh on assignment."""
+        if any(m.reference == "training" for m in self.config.models):
+            profiles = read_profiles(self.config)
+            self.router.profiles.clear()
+            self.router.profiles.update(profiles)
+            log.info("reference profiles: %s", ", ".join(sorted(p.key for p in profiles.values())) or "none")
+
     def _await_partitions(self, count: int, timeout_s: float = 30.0) -> None:
         """Topics just created may not have leaders yet; joining the group then would assign nothing."""
         deadline = time.monotonic() + timeout_s
@@ -110,8 +121,9 @@ class MonitorService:
             while not self._stop.is_set():
                 records = self._consumer.poll(timeout_ms=self.config.consumer.poll_timeout_ms,
                                               max_records=self.config.consumer.max_poll_records)
-                if records:
-                    self.handle(self.router.route(records))
+                if records or self.router.holding:
+                    self.handle(self.router.route(records, self._predictions_read))
+                    self._fetch_labels_only_when_due()
                 if self._checkpointer.due():
                     self.checkpoint()
             self.checkpoint(rewind=False)
@@ -132,7 +144,34 @@ class MonitorService:
             log.info("ALERT %s", alert.line())
             if self.on_alert:
                 self.on_alert(alert)
+        for status in routed.statuses:   # same transaction as the alerts: "what is drifting now" agrees with them
+            self._checkpointer.send(topics.status, key=status.key(), value=encode(status))
         self._checkpointer.count(routed.records)
+
+    def _predictions_read(self, partition: int) -> bool:
+        return not self._unread(TopicPartition(self.config.topics.predictions, partition))
+
+    def _fetch_labels_only_when_due(self) -> None:
+        """While the router holds labels of a partition back (they wait for its predictions), fetch no more."""
+        topic = self.config.topics.labels
+        paused = self._consumer.paused()
+        for number in self.router.partitions:
+            tp = TopicPartition(topic, number)
+            if self.router.held(topic, number):
+                if tp not in paused:
+                    self._consumer.pause(tp)
+            elif tp in paused:
+                self._consumer.resume(tp)
+
+    def _unread(self, tp: TopicPartition) -> bool:
+        """Whether the consumer knows of records of tp it has not returned yet."""
+        high = self._consumer.highwater(tp)
+        if high is None:
+            return False
+        try:
+            return self._consumer.position(tp, timeout_ms=0) < high
+        except KafkaError:
+            return False
 
     def checkpoint(self, rewind: bool = True, in_rebalance: bool = False) -> None:
         """Checkpoint every partition held (the transaction carries all their outputs); on failure,

@@ -19,7 +19,7 @@ from stream.events import DriftAlert
 from stream.kafka_clients import ensure_topics, make_consumer
 
 from .sdk import EventProducer
-from .workload import DRIFTING, STABLE, CreditRiskWorkload
+from .workload import CANARY, CHAMPION, DRIFTING, STABLE, CreditRiskWorkload
 
 
 def _say(text: str) -> None:
@@ -100,6 +100,8 @@ def run_demo(*, duration: float, rate: int, config_path: Path, metrics_port: int
             _say(f"Monitor service:   running (pid {service.pid})")
             _say(f"Workload:          {rate} events/s for {duration:.0f} s; "
                  f"{', '.join(DRIFTING)} drift at {duration / 2:.0f} s; {', '.join(STABLE)} stay stable")
+            _say(f"                   version {CANARY} is a canary on ~5% of traffic erring 3x as often as "
+                 f"{CHAMPION}; after the drift the small 'partner' channel gets many more declines")
             publish_workload(config.kafka.model_copy(update={"bootstrap_servers": bootstrap}), config.topics,
                              rate=rate, duration=duration, seed=seed, stop=interrupted)
             interrupted.wait(3)  # let the last batches reach the service and its alerts reach us
@@ -163,14 +165,23 @@ def publish_workload(kafka: KafkaConfig, topics: TopicsConfig, *, rate: int, dur
 
 def _summary(url: str, alerts: list[DriftAlert]) -> list[str]:
     lines = ["", "Summary"]
-    signals = sorted({(a.kind, a.signal) for a in alerts})
+    signals = sorted({(a.kind, a.signal + ("" if a.scope in ("all", f"version={CHAMPION}") else f"[{a.scope}]"))
+                      for a in alerts if a.status == "drifting"})
     lines.append(f"  alerts: {len(alerts)}  " + ", ".join(f"{k}:{s}" for k, s in signals))
     quiet = [s for s in STABLE if not any(a.signal == s and a.kind == "data_drift" for a in alerts)]
     lines.append(f"  stable features without a drift alert: {', '.join(quiet) or 'none'}")
+    canary = [a for a in alerts if a.kind == "performance" and a.model_version == CANARY]
+    lines.append(f"  canary {CANARY} worse than champion {CHAMPION}: "
+                 + (canary[0].message if canary else "not (yet) shown"))
+    partner = [a for a in alerts if a.segment == {"channel": "partner"} and a.status == "drifting"]
+    lines.append("  drift hidden in the partner channel: "
+                 + (", ".join(sorted({f"{a.kind}:{a.signal}" for a in partner})) or "not (yet) shown"))
     try:
         lines.append(f"  from {url}:")
         lines += ["    " + line for line in _scrape(url, ("streamdrift_events_total", "streamdrift_alerts_total",
-                                                          "streamdrift_dead_letters_total"))]
+                                                          "streamdrift_dead_letters_total",
+                                                          "streamdrift_drift_active{"))
+                  if not line.startswith("streamdrift_drift_active") or line.endswith(" 1.0")]
     except OSError as exc:
         lines.append(f"  (metrics not reachable: {exc})")
     return lines

@@ -109,6 +109,7 @@ def _detectors(*kinds: str) -> tuple[DetectorConfig, ...]:
 NUMERIC_DEFAULT = _detectors("ks")
 CATEGORICAL_DEFAULT = _detectors("categorical")
 ERROR_RATE_DEFAULT = _detectors("ddm")
+RESIDUAL_DEFAULT = _detectors("ks")
 
 
 class FeatureConfig(_Frozen):
@@ -135,23 +136,14 @@ class FeatureConfig(_Frozen):
         return self
 
 
-def not_supported_yet(value: Any, what: str) -> Any:
-    """Refuse a field that is part of the configuration's shape but not implemented yet."""
-    if value:
-        raise ValueError(f"{what} is not supported yet: remove it (it would be ignored)")
-    return value
-
-
 class PredictionConfig(_Frozen):
     type: Literal["numeric", "categorical"] = "numeric"
     detectors: tuple[DetectorConfig, ...] | None = None
-    error_detectors: tuple[DetectorConfig, ...] = ERROR_RATE_DEFAULT
+    # Concept drift: categorical predictions feed 0/1 errors to a binary detector; numeric ones feed
+    # residuals (label - prediction) to a numeric detector. None: the default for the type.
+    error_detectors: tuple[DetectorConfig, ...] | None = None
+    # Binary classification: precision, recall and F1 of this class are reported besides per-class ones.
     positive_class: str | None = None
-
-    @field_validator("positive_class")
-    @classmethod
-    def _positive_class(cls, value: str | None) -> str | None:
-        return not_supported_yet(value, "positive_class (per-class performance metrics)")
 
     @property
     def detector_configs(self) -> tuple[DetectorConfig, ...]:
@@ -159,17 +151,69 @@ class PredictionConfig(_Frozen):
             return self.detectors
         return NUMERIC_DEFAULT if self.type == "numeric" else CATEGORICAL_DEFAULT
 
+    @property
+    def error_detector_configs(self) -> tuple[DetectorConfig, ...]:
+        if self.error_detectors is not None:
+            return self.error_detectors
+        return ERROR_RATE_DEFAULT if self.type == "categorical" else RESIDUAL_DEFAULT
+
+    @model_validator(mode="after")
+    def _errors_fit_the_type(self) -> PredictionConfig:
+        binary = {"ddm", "hddm_w"}
+        for i, detector in enumerate(self.error_detectors or ()):
+            if self.type == "numeric" and detector.kind in binary:
+                raise ValueError(f"error_detectors[{i}]: kind {detector.kind} watches 0/1 errors, but numeric "
+                                 "predictions give residuals: use a numeric kind such as ks or page_hinkley")
+            if self.type == "categorical" and detector.kind not in binary | {"adwin", "page_hinkley"}:
+                raise ValueError(f"error_detectors[{i}]: kind {detector.kind} does not fit a 0/1 error stream: "
+                                 "use ddm, hddm_w, adwin or page_hinkley")
+        return self
+
+
+class VersionsConfig(_Frozen):
+    # The version the others are compared with; None: the version with the most traffic so far.
+    champion: str | None = None
+    # Versions watched side by side; more at once share one "other" monitor until one goes idle.
+    max_live: int = Field(8, ge=1, le=100)
+    # A version with no event for this long (event time) is dropped, and its slot freed.
+    idle_seconds: float = Field(7 * 86_400, gt=0)
+    # False-alarm probability, over the whole stream, of "this version errs more than the champion".
+    compare_alpha: float = Field(1e-4, gt=0, lt=0.5)
+
+
+class LabelsConfig(_Frozen):
+    # A prediction waits this long (event time) for its label; unlabelled after it, it counts against coverage.
+    ttl_seconds: float = Field(7 * 86_400, gt=0)
+    max_pending: int = Field(100_000, ge=1)
+
+
+class PerformanceConfig(_Frozen):
+    window_events: int = Field(1_000, ge=10)
+    window_seconds: float | None = Field(None, gt=0)
+    max_classes: int = Field(50, ge=2, le=1_000)
+
 
 class ModelConfig(_Frozen):
     model_id: str = Field(min_length=1)
     features: tuple[FeatureConfig, ...] = ()
     prediction: PredictionConfig | None = None
+    # training: compare with the model's published reference profile from the first event, and keep
+    # comparing after an alarm (a lasting drift stays drifting); rolling: the first values serve, and
+    # after an alarm the values that follow become the new reference.
+    reference: Literal["rolling", "training"] = "rolling"
+    # Prediction drift, error rate and performance are also watched per value of these segment keys
+    # (read from the prediction event's segment, or its inline features), on the champion's traffic.
     segments: tuple[str, ...] = ()
+    segment_top_k: int = Field(20, ge=1, le=1_000)
+    versions: VersionsConfig = VersionsConfig()
+    labels: LabelsConfig = LabelsConfig()
+    performance: PerformanceConfig = PerformanceConfig()
 
-    @field_validator("segments")
-    @classmethod
-    def _segments(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return not_supported_yet(value, "segments (monitoring per segment value)")
+    @model_validator(mode="after")
+    def _segments_need_predictions(self) -> ModelConfig:
+        if self.segments and self.prediction is None:
+            raise ValueError("segments slice the predictions, and this model has no prediction section: add one")
+        return self
 
     @field_validator("features")
     @classmethod
@@ -188,8 +232,12 @@ class CheckpointConfig(_Frozen):
 
 
 class AlertPolicy(_Frozen):
-    cooldown_seconds: float = Field(300.0, ge=0, description="Event-time quiet period per signal after an alert.")
+    cooldown_seconds: float = Field(300.0, ge=0, description="Event-time quiet period of a data-quality problem "
+                                                             "after its alert.")
     critical_ratio: float = Field(2.0, gt=1, description="statistic/threshold at or above which an alert is critical.")
+    # A drifting signal is resolved once its detectors have been quiet for this many of its values
+    # (hysteresis: a kept reference re-alarms about once per window while the drift lasts).
+    resolve_after_values: int = Field(3_000, ge=1)
 
 
 class MetricsConfig(_Frozen):
@@ -237,7 +285,7 @@ class Config(_Frozen):
         for model in self.models:
             configs = [c for f in model.features for c in f.detector_configs]
             if model.prediction:
-                configs += [*model.prediction.detector_configs, *model.prediction.error_detectors]
+                configs += [*model.prediction.detector_configs, *model.prediction.error_detector_configs]
             for c in configs:
                 seen.setdefault(c.model_dump_json(), c)
         return list(seen.values())

@@ -68,8 +68,11 @@ class AlertWindow(BaseModel):
     last_event_time: datetime
 
 
+AlertKind = Literal["data_drift", "prediction_drift", "concept_drift", "data_quality", "performance"]
+
+
 class DriftAlert(BaseModel):
-    """One detected drift: deterministic id, so a replay after a crash repeats it exactly."""
+    """One detected drift, or its end: deterministic id, so a replay after a crash repeats it exactly."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -77,22 +80,63 @@ class DriftAlert(BaseModel):
     alert_id: str
     model_id: str
     model_version: str
-    kind: Literal["data_drift", "prediction_drift", "concept_drift", "data_quality"]
+    kind: AlertKind
     signal: str
     detector: str
     statistic: Number
     threshold: Number
     window: AlertWindow
-    severity: Literal["warning", "critical"]
-    detected_at: datetime = Field(description="Event time of the event at which drift was detected.")
+    severity: Literal["info", "warning", "critical"] = Field(
+        description="info for a resolved signal; critical when the statistic is far over its threshold.")
+    detected_at: datetime = Field(description="Event time of the event at which drift was detected (or resolved).")
     message: str
+    status: Literal["drifting", "resolved"] = Field(
+        "drifting", description="drifting: the signal left its reference; resolved: it has been back for a while.")
+    segment: dict[str, str] | None = Field(None, description="The segment the signal was watched in, if any.")
+
+    @property
+    def scope(self) -> str:
+        """Where the signal was watched: 'all', 'version=v2' or a segment such as 'country=BR'."""
+        return scope_name(self.segment, self.model_version if self.kind in SCOPED_KINDS else None)
 
     def line(self) -> str:
         """One human-readable line, for terminals and logs."""
+        where = "" if self.scope == "all" else f"[{self.scope}]"
+        state = "RESOLVED " if self.status == "resolved" else ""
         return (
             f"{self.detected_at:%H:%M:%S} {self.severity.upper():8} {self.kind:16} "
-            f"{self.model_id}/{self.signal} [{self.detector}] {self.message}"
+            f"{self.model_id}/{self.signal}{where} [{self.detector}] {state}{self.message}"
         )
+
+
+SCOPED_KINDS = ("prediction_drift", "concept_drift", "performance")   # watched per model version
+
+
+def scope_name(segment: dict[str, str] | None, version: str | None = None) -> str:
+    if segment:
+        return ",".join(f"{k}={v}" for k, v in sorted(segment.items()))
+    return f"version={version}" if version else "all"
+
+
+class SignalStatus(BaseModel):
+    """The current state of one signal, on the compacted status topic (key model/signal/scope)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    model_id: str
+    signal: str
+    scope: str = Field(description="'all', 'version=v2', or a segment such as 'country=BR'.")
+    kind: AlertKind
+    state: Literal["ok", "drifting", "resolved"]
+    since: datetime = Field(description="Event time of the event at which the signal entered this state.")
+    detector: str | None = None
+    statistic: Number | None = None
+    threshold: Number | None = None
+    alert_id: str | None = Field(None, description="The alert that announced this state, if any.")
+
+    def key(self) -> bytes:
+        return f"{self.model_id}/{self.signal}/{self.scope}".encode()
 
 
 # The one map from a topic's role to the message it carries; TopicsConfig names the topic of each role.
@@ -101,6 +145,7 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "predictions": PredictionEvent,
     "labels": LabelEvent,
     "alerts": DriftAlert,
+    "status": SignalStatus,
 }
 DATA_ROLES = ("features", "predictions", "labels")   # the roles applications publish and the service consumes
 _ROLE_OF_TYPE = {cls: role for role, cls in EVENT_TYPES.items()}

@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "streamdrift.workload_command",
     "streamdrift.broker_command",
     "streamdrift.replay_command",
+    "streamdrift.reference_command",
 )
 
 

@@ -90,17 +90,19 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
-def committed(bootstrap: str, group: str, topic: str, partitions: int | list[int]) -> int:
-    """Sum of the group's committed offsets over a topic's partitions (a count, or a list of numbers)."""
+def committed(bootstrap: str, group: str, topic: str | list[str], partitions: int | list[int]) -> int:
+    """Sum of the group's committed offsets over the partitions (a count, or a list of numbers) of a topic, or
+    of several topics."""
     numbers = range(partitions) if isinstance(partitions, int) else partitions
+    topics = [topic] if isinstance(topic, str) else topic
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     try:
-        return sum(consumer.committed(TopicPartition(topic, p)) or 0 for p in numbers)
+        return sum(consumer.committed(TopicPartition(t, p)) or 0 for t in topics for p in numbers)
     finally:
         consumer.close(autocommit=False)
 
 
-def wait_until_committed(bootstrap: str, group: str, topic: str, partitions: int, total: int,
+def wait_until_committed(bootstrap: str, group: str, topic: str | list[str], partitions: int, total: int,
                          procs: list[ServiceProcess], timeout_s: float = 180) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -117,16 +119,26 @@ def final_snapshots(config: Config) -> dict[int, Snapshot]:
 
 
 def detector_counts(snapshots: dict[int, Snapshot]) -> dict[tuple[str, str, str], int]:
-    """(model, signal, detector) -> values the detectors saw, summed over the partitions' snapshots."""
+    """(model, signal, detector) -> values the detectors saw, summed over the partitions' snapshots.
+
+    Signals: "feature:NAME", and "prediction@SCOPE" / "errors@SCOPE" per version or segment scope.
+    """
     import detectors
 
     counts: dict[tuple[str, str, str], int] = {}
+
+    def add(model_id: str, signal: str, signal_state: dict) -> None:
+        for kind, blob in signal_state["detectors"].items():
+            key = (model_id, signal, kind)
+            counts[key] = counts.get(key, 0) + detectors.restore(blob).n_seen
+
     for snap in snapshots.values():
         for model_id, state in snap.models.items():
-            for signal_name, signal_state in state["signals"].items():
-                for kind, blob in signal_state["detectors"].items():
-                    key = (model_id, signal_name, kind)
-                    counts[key] = counts.get(key, 0) + detectors.restore(blob).n_seen
+            for name, signal_state in state["features"].items():
+                add(model_id, f"feature:{name}", signal_state)
+            for family in ("predictions", "errors"):
+                for scope_name, (_, signal_state) in state.get(family, {}).items():
+                    add(model_id, f"{family.rstrip('s')}@{scope_name}", signal_state)
     return counts
 
 

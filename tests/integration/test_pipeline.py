@@ -96,20 +96,20 @@ def test_metrics_endpoint_counts_events_and_alerts(kafka_bootstrap, unique):
         producer.flush()
         # Both counters: a scrape may fall between the two increments of one batch.
         wait_for(lambda: service.metrics.events.labels("features", "m2")._value.get() >= 6000
-                 and service.metrics.detector_events.labels("m2", "shifted", "ks")._value.get() >= 6000,
+                 and service.metrics.detector_events.labels("m2", "shifted", "all", "ks")._value.get() >= 6000,
                  what="events counted and fed to the detector")
         wait_for(lambda: (service.metrics.alerts.labels("m2", "data_drift", "shifted", "critical")._value.get()
                           + service.metrics.alerts.labels("m2", "data_drift", "shifted", "warning")._value.get()) >= 1,
                  what="a drift alert")
         counted = service.metrics.events.labels("features", "m2")._value.get()
-        fed = service.metrics.detector_events.labels("m2", "shifted", "ks")._value.get()
+        fed = service.metrics.detector_events.labels("m2", "shifted", "all", "ks")._value.get()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             text = response.read().decode()
     # Counters count processing: a batch replayed after a rebalance counts again (the state does
     # not; test_recovery.py checks that), so the scrape must show what was counted, at least 6000.
     assert counted >= 6000 and fed >= 6000
     assert f'streamdrift_events_total{{model="m2",role="features"}} {counted}' in text
-    assert f'streamdrift_detector_events_total{{detector="ks",model="m2",signal="shifted"}} {fed}' in text
+    assert f'streamdrift_detector_events_total{{detector="ks",model="m2",scope="all",signal="shifted"}} {fed}' in text
     alert_lines = [line for line in text.splitlines()
                    if line.startswith("streamdrift_alerts_total{") and 'signal="shifted"' in line]
     assert alert_lines and sum(float(line.rsplit(" ", 1)[1]) for line in alert_lines) >= 1

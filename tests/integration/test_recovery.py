@@ -1,4 +1,9 @@
-"""Nothing lost, nothing counted twice: SIGKILL crashes, a rebalance, a broker restart, hostile input."""
+"""Nothing lost, nothing counted twice: SIGKILL crashes and a rebalance, over a model's whole state.
+
+The log carries features, and predictions of two versions (a canary errs more) with a segment, and
+their labels some events later: the crashes land amid detectors, the label join, versions, segments,
+performance windows and the comparison of the canary with the champion.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ import numpy as np
 import pytest
 from kafka import KafkaProducer
 
-from stream.events import DriftAlert, FeatureEvent
+from stream.config import TopicsConfig
+from stream.events import DriftAlert, FeatureEvent, LabelEvent, PredictionEvent, role_of
 from stream.kafka_clients import ensure_topics
 from tests.integration.helpers import make_config, read_to_end
 from tests.integration.service_process import (ServiceProcess, committed, detector_counts, final_snapshots,
@@ -38,16 +44,53 @@ def event_log(models: list[str], n: int, seed: int) -> list[FeatureEvent]:
     return events
 
 
-def publish(bootstrap: str, topic: str, events: list[FeatureEvent]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
-    for e in events:
-        producer.send(topic, key=e.model_id.encode(), value=e.model_dump_json().encode())
-    producer.flush()
-    producer.close()
+PREDICTION = {"prediction": {"type": "categorical"}, "versions": {"champion": "v1"}, "segments": ["region"]}
+LABEL_LAG = 2_500   # a label follows its prediction this many events later (about a second of the paced log)
 
 
-def run_config(bootstrap: str, suffix: str, run: str, models: list[str], partitions: int = 3):
-    config = make_config(bootstrap, suffix, [{"model_id": m, "features": FEATURES} for m in models],
+def model_log(models: list[str], n: int, seed: int) -> list[FeatureEvent | PredictionEvent | LabelEvent]:
+    """The feature log of event_log, with predictions (v1, and a canary v2 on 10% that errs 3x as often,
+    in regions "north"/"south"; the south's predictions shift at 60%) and labels LABEL_LAG events later."""
+    rng = np.random.default_rng(seed + 1000)
+    features = event_log(models, n, seed)
+    out: list = []
+    for m, model_id in enumerate(models):
+        pending: list[LabelEvent] = []
+        for i in range(n):
+            f = features[m * n + i]
+            version = "v2" if rng.random() < 0.1 else "v1"
+            region = "south" if rng.random() < 0.4 else "north"
+            p = [0.2, 0.8] if region == "south" and i >= 0.6 * n else [0.6, 0.4]
+            prediction = str(rng.choice(["yes", "no"], p=p))
+            wrong = rng.random() < (0.3 if version == "v2" else 0.1)
+            label = ("no" if prediction == "yes" else "yes") if wrong else prediction
+            out += [f, PredictionEvent(event_id=f.event_id, model_id=model_id, model_version=version,
+                                       timestamp=f.timestamp, prediction=prediction, segment={"region": region})]
+            pending.append(LabelEvent(event_id=f.event_id, model_id=model_id,
+                                      timestamp=f.timestamp + timedelta(seconds=LABEL_LAG), label=label))
+            if len(pending) > LABEL_LAG:
+                out.append(pending.pop(0))
+        out += pending
+    return out
+
+
+def send(producer: KafkaProducer, topics: TopicsConfig | str, item) -> None:
+    """An event to its role's topic (or every item to one topic); raw (key, value) items as they are."""
+    if isinstance(item, tuple):
+        key, value = item
+        producer.send(topics if isinstance(topics, str) else topics.features, key=key, value=value)
+        return
+    topic = topics if isinstance(topics, str) else topics.of_role(role_of(item))
+    producer.send(topic, key=item.model_id.encode(), value=item.model_dump_json().encode())
+
+
+def data_topics(config) -> list[str]:
+    return [config.topics.features, config.topics.predictions, config.topics.labels]
+
+
+def run_config(bootstrap: str, suffix: str, run: str, models: list[str], partitions: int = 3, predictions=False):
+    extra = PREDICTION if predictions else {}
+    config = make_config(bootstrap, suffix, [{"model_id": m, "features": FEATURES, **extra} for m in models],
                          checkpoint={"every_events": 1500, "every_seconds": 1.0})
     topics = config.topics.model_copy(update={"alerts": f"t{suffix}.alerts.{run}", "partitions": partitions})
     consumer = config.consumer.model_copy(update={"group_id": f"g{suffix}.{run}", "max_poll_records": 500})
@@ -60,18 +103,18 @@ def alert_ids(bootstrap: str, topic: str) -> list[str]:
     return sorted(DriftAlert.model_validate_json(r.value).alert_id for r in records)
 
 
-def single_run(bootstrap, suffix, models, total, tmp_path, partitions=3) -> tuple[list[str], dict]:
-    config = run_config(bootstrap, suffix, "reference", models, partitions)
+def single_run(bootstrap, suffix, models, total, tmp_path, partitions=3, predictions=False) -> tuple[list[str], dict]:
+    config = run_config(bootstrap, suffix, "reference", models, partitions, predictions)
     service = ServiceProcess(write_config(config, tmp_path / "reference.yaml"), tmp_path / "reference.log").start()
     service.wait_assigned()
     try:
-        wait_until_committed(bootstrap, config.consumer.group_id, config.topics.features, partitions, total, [service])
+        wait_until_committed(bootstrap, config.consumer.group_id, data_topics(config), partitions, total, [service])
     finally:
         assert service.terminate() == 0, service.log_tail()
     return alert_ids(bootstrap, config.topics.alerts), detector_counts(final_snapshots(config))
 
 
-def publish_paced(bootstrap: str, topic: str, events: list[FeatureEvent | tuple[bytes, bytes]],
+def publish_paced(bootstrap: str, topics: TopicsConfig | str, events: list,
                   rate: float, idempotent: bool = False) -> threading.Thread:
     """Publish the fixed log (events, or raw (key, value) messages) at a steady rate in the background,
     so the service is always mid-stream. Idempotent: retries across a broker outage add no duplicates."""
@@ -80,8 +123,7 @@ def publish_paced(bootstrap: str, topic: str, events: list[FeatureEvent | tuple[
                                  enable_idempotence=idempotent, delivery_timeout_ms=180_000)
         start = time.monotonic()
         for i, e in enumerate(events):
-            key, value = e if isinstance(e, tuple) else (e.model_id.encode(), e.model_dump_json().encode())
-            producer.send(topic, key=key, value=value)
+            send(producer, topics, e)
             if i % 100 == 0:
                 time.sleep(max(0.0, start + i / rate - time.monotonic()))
         producer.flush()
@@ -93,70 +135,73 @@ def publish_paced(bootstrap: str, topic: str, events: list[FeatureEvent | tuple[
 
 
 def test_sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice(kafka_bootstrap, unique, tmp_path):
-    models, n = ["alpha", "beta"], 12_000
-    total = len(models) * n
-    log = event_log(models, n, seed=11)
-    # Interleave the models as live traffic would be.
-    log = [e for pair in zip(log[:n], log[n:]) for e in pair]
-    config = run_config(kafka_bootstrap, unique, "crashing", models)
+    models, n = ["alpha", "beta"], 8_000
+    log = model_log(models, n, seed=11)
+    half = len(log) // 2
+    log = [e for pair in zip(log[:half], log[half:]) for e in pair]   # the models interleaved, as live traffic
+    total = len(log)
+    config = run_config(kafka_bootstrap, unique, "crashing", models, predictions=True)
     ensure_topics(config.kafka, config.topics)
     path = write_config(config, tmp_path / "crashing.yaml")
-    group, topic = config.consumer.group_id, config.topics.features
+    group, topics = config.consumer.group_id, data_topics(config)
 
-    publisher = publish_paced(kafka_bootstrap, topic, log, rate=1200)
+    publisher = publish_paced(kafka_bootstrap, config.topics, log, rate=2_500)
     rng = random.Random(5)
     kills = []
     service = ServiceProcess(path, tmp_path / "crashing.log").start()
     while len(kills) < 6:
         service.wait_assigned()
-        progress = committed(kafka_bootstrap, group, topic, 3)
+        progress = committed(kafka_bootstrap, group, topics, 3)
         deadline = time.monotonic() + 60
-        while committed(kafka_bootstrap, group, topic, 3) == progress:
+        while committed(kafka_bootstrap, group, topics, 3) == progress:
             assert service.alive(), service.log_tail()
             assert time.monotonic() < deadline, "no progress between kills"
             time.sleep(0.05)
         time.sleep(rng.uniform(0.0, 1.0))   # kill at a random moment between checkpoints
         service.kill()
-        kills.append(committed(kafka_bootstrap, group, topic, 3))
+        kills.append(committed(kafka_bootstrap, group, topics, 3))
         service = ServiceProcess(path, tmp_path / "crashing.log").start()
     publisher.join()
     assert sum(k < total for k in kills) >= 5, f"five kills must land mid-stream (committed at each: {kills})"
     service.wait_assigned()
-    wait_until_committed(kafka_bootstrap, group, topic, 3, total, [service])
+    wait_until_committed(kafka_bootstrap, group, topics, 3, total, [service])
     assert service.terminate() == 0, service.log_tail()
     crashed_ids, crashed_counts = alert_ids(kafka_bootstrap, config.topics.alerts), detector_counts(final_snapshots(config))
 
     # The same log, consumed by one uninterrupted run in a fresh group.
-    expected_ids, expected_counts = single_run(kafka_bootstrap, unique, models, total, tmp_path)
-    assert expected_ids, "the uninterrupted run must see the injected drift"
-    assert all(count == n for count in expected_counts.values()), expected_counts
+    expected_ids, expected_counts = single_run(kafka_bootstrap, unique, models, total, tmp_path, predictions=True)
+    alerts = [DriftAlert.model_validate_json(r.value) for r in read_to_end(kafka_bootstrap, config.topics.alerts)]
+    kinds = {(a.kind, a.scope) for a in alerts}
+    assert {("data_drift", "all"), ("prediction_drift", "region=south"), ("performance", "version=v2")} <= kinds, kinds
+    assert all(count == n for (_, signal, _), count in expected_counts.items() if signal.startswith("feature:"))
     assert crashed_ids == expected_ids
     assert crashed_counts == expected_counts
 
 
 def test_a_rebalance_hands_partitions_over_with_their_state(kafka_bootstrap, unique, tmp_path):
-    models, n = [f"m{i}" for i in range(6)], 5_000
-    total = len(models) * n
-    base = run_config(kafka_bootstrap, unique, "reference", models, partitions=6)
-    ensure_topics(base.kafka, base.topics)
-    publish(kafka_bootstrap, base.topics.features, event_log(models, n, seed=12))
-    expected_ids, expected_counts = single_run(kafka_bootstrap, unique, models, total, tmp_path, partitions=6)
-    assert expected_ids
-
-    config = run_config(kafka_bootstrap, unique, "pair", models, partitions=6)
+    models, n = [f"m{i}" for i in range(6)], 3_000
+    log = model_log(models, n, seed=12)
+    total = len(log)
+    config = run_config(kafka_bootstrap, unique, "pair", models, partitions=6, predictions=True)
+    ensure_topics(config.kafka, config.topics)
     path = write_config(config, tmp_path / "pair.yaml")
     first = ServiceProcess(path, tmp_path / "first.log").start()
     second = ServiceProcess(path, tmp_path / "second.log", instance_id="instance-1").start()
     first.wait_assigned()
     second.wait_assigned()
-    group, topic = config.consumer.group_id, config.topics.features
+    # Paced, as live traffic: labels reach the service after their predictions (docs/delivery.md says why).
+    publish_paced(kafka_bootstrap, config.topics, log, rate=3_000)
+    group, topics = config.consumer.group_id, data_topics(config)
     deadline = time.monotonic() + 120
-    while committed(kafka_bootstrap, group, topic, 6) < total // 3:
+    while committed(kafka_bootstrap, group, topics, 6) < total // 3:
         assert first.alive() and second.alive() and time.monotonic() < deadline
         time.sleep(0.1)
     assert second.terminate() == 0, second.log_tail()   # leaves the group mid-stream
-    wait_until_committed(kafka_bootstrap, group, topic, 6, total, [first])
+    wait_until_committed(kafka_bootstrap, group, topics, 6, total, [first])
     assert first.terminate() == 0, first.log_tail()
 
+    expected_ids, expected_counts = single_run(kafka_bootstrap, unique, models, total, tmp_path, partitions=6,
+                                               predictions=True)
+    assert expected_ids
     assert alert_ids(kafka_bootstrap, config.topics.alerts) == expected_ids
     assert detector_counts(final_snapshots(config)) == expected_counts

@@ -9,7 +9,7 @@ import pytest
 from streamdrift.cli import build_parser, main
 from streamdrift.demo_command import DEMO_CONFIG
 
-COMMANDS = ["demo", "serve", "check-config", "schema", "workload", "broker", "replay"]
+COMMANDS = ["demo", "serve", "check-config", "schema", "workload", "broker", "replay", "reference"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -28,7 +28,7 @@ def test_the_parser_knows_exactly_the_documented_commands():
 def test_schema_prints_a_json_schema_per_message(capsys):
     assert main(["schema"]) == 0
     schemas = json.loads(capsys.readouterr().out)
-    assert set(schemas) == {"features", "predictions", "labels", "alerts"}
+    assert set(schemas) == {"features", "predictions", "labels", "alerts", "status"}
     assert "model_id" in schemas["features"]["required"]
 
 

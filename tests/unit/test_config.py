@@ -118,14 +118,15 @@ models:
     assert "window=-5" in message
 
 
-@pytest.mark.parametrize("field, value, path", [
-    ("segments", "[country]", "models[0].segments"),
-    ("prediction", "{positive_class: fraud}", "models[0].prediction.positive_class"),
-])
-def test_fields_that_do_nothing_yet_are_refused_as_not_supported(field, value, path):
-    with pytest.raises(ConfigError) as refused:
-        parse_config(VALID + f"    {field}: {value}\n")
-    assert path in str(refused.value) and "not supported yet" in str(refused.value)
+def test_segments_need_predictions_and_error_detectors_must_fit_the_prediction_type():
+    with pytest.raises(ConfigError, match="models\\[0\\].*segments slice the predictions"):
+        parse_config(VALID + "    segments: [country]\n")
+    with pytest.raises(ConfigError, match="kind ddm watches 0/1 errors, but numeric predictions give residuals"):
+        parse_config(VALID + "    prediction:\n      type: numeric\n      error_detectors: [{kind: ddm}]\n")
+    config = parse_config(VALID + "    segments: [country]\n    prediction: {type: categorical, positive_class: fraud}\n")
+    model = config.models[0]
+    assert model.segments == ("country",) and model.prediction.positive_class == "fraud"
+    assert [d.kind for d in model.prediction.error_detector_configs] == ["ddm"]
 
 
 def test_a_transaction_timeout_shorter_than_two_checkpoint_intervals_is_refused():

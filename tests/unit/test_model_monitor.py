@@ -39,7 +39,7 @@ def run(seed: int = 3):
     monitor = ModelMonitor(MODEL, AlertPolicy(), ServiceMetrics(CollectorRegistry()))
     alerts = []
     for events, batch in feature_batches(12, 1000, 6000, seed):
-        alerts += monitor.observe_features(events, batch)
+        alerts += monitor.observe_features(events, batch)[0]
     return monitor, alerts
 
 
@@ -47,7 +47,12 @@ def test_only_the_drifting_feature_alerts_and_only_after_the_drift():
     _, alerts = run()
     assert {a.signal for a in alerts} == {"moves"}, [a.line() for a in alerts]
     assert all(a.window.last_offset >= 6000 for a in alerts)
-    assert all(a.statistic >= a.threshold for a in alerts)
+    drifting = [a for a in alerts if a.status == "drifting"]
+    assert len(drifting) == 1 and drifting[0].statistic >= drifting[0].threshold
+    # A rolling reference relearns after the firing: once quiet for resolve_after_values, it is resolved.
+    resolved = [a for a in alerts if a.status == "resolved"]
+    assert [a.severity for a in resolved] == ["info"]
+    assert resolved[0].window.last_offset - drifting[0].window.last_offset == AlertPolicy().resolve_after_values
 
 
 def test_alert_ids_are_deterministic_across_runs():
@@ -104,8 +109,8 @@ def test_a_feature_that_goes_missing_raises_a_data_quality_alert():
     events = [FeatureEvent(event_id=str(i), model_id="m", timestamp=T0,
                            features={"x": None if i % 5 == 0 else 1.0}) for i in range(1000)]
     # Split unevenly: the verdict falls on the 1000th event whatever the batch edges.
-    alerts = monitor.observe_features(events[:333], Batch("f", 0, list(range(333)), [T0] * 333))
-    alerts += monitor.observe_features(events[333:], Batch("f", 0, list(range(333, 1000)), [T0] * 667))
+    alerts = monitor.observe_features(events[:333], Batch("f", 0, list(range(333)), [T0] * 333))[0]
+    alerts += monitor.observe_features(events[333:], Batch("f", 0, list(range(333, 1000)), [T0] * 667))[0]
     assert [(a.kind, a.signal, a.detector) for a in alerts] == [("data_quality", "x", "missing")]
     assert alerts[0].statistic == pytest.approx(0.2)
     assert (alerts[0].window.first_offset, alerts[0].window.last_offset) == (0, 999)
@@ -130,8 +135,8 @@ def test_labels_join_predictions_and_a_rising_error_rate_is_concept_drift():
                              label=p.prediction if rng.random() > error_rate else ("no" if p.prediction == "yes" else "yes"))
                   for p in preds]
         batch = Batch("p", 0, list(range(start, start + n)), times)
-        alerts += monitor.observe_predictions(preds, batch)
-        alerts += monitor.observe_labels(labels, batch)
+        alerts += monitor.observe_predictions(preds, batch)[0]
+        alerts += monitor.observe_labels(labels, batch)[0]
     concept = [a for a in alerts if a.kind == "concept_drift"]
     assert concept and all(a.window.last_offset >= 5000 for a in concept), [a.line() for a in alerts]
     assert concept[0].model_version == "v1"
@@ -161,7 +166,7 @@ def test_wrong_types_and_unseen_categories_are_counted_and_alerted():
     events = [FeatureEvent(event_id=str(i), model_id="m", timestamp=T0,
                            features={"x": "oops" if i % 10 == 0 else 1.0,
                                      "c": "new" if i >= 1500 and i % 4 == 0 else "a"}) for i in range(2000)]
-    alerts = monitor.observe_features(events, Batch("f", 0, list(range(2000)), [T0] * 2000))
+    alerts, _ = monitor.observe_features(events, Batch("f", 0, list(range(2000)), [T0] * 2000))
     assert registry.get_sample_value("streamdrift_feature_wrong_type_total", {"model": "m", "feature": "x"}) == 200
     assert registry.get_sample_value("streamdrift_feature_out_of_range_total", {"model": "m", "feature": "x"}) is None
     assert registry.get_sample_value("streamdrift_feature_unseen_categories_total",
@@ -177,8 +182,8 @@ def test_predictions_without_inline_features_do_not_count_as_missing_features():
     monitor = ModelMonitor(model, AlertPolicy(), ServiceMetrics(registry))
     preds = [PredictionEvent(event_id=str(i), model_id="m", timestamp=T0, prediction=0.5,
                              features={"x": 1.0} if i % 2 else None) for i in range(2000)]
-    alerts = monitor.observe_predictions(preds, Batch("p", 0, list(range(2000)), [T0] * 2000))
+    alerts, _ = monitor.observe_predictions(preds, Batch("p", 0, list(range(2000)), [T0] * 2000))
     assert registry.get_sample_value("streamdrift_feature_missing_total", {"model": "m", "feature": "x"}) is None
     assert registry.get_sample_value("streamdrift_detector_events_total",
-                                     {"model": "m", "signal": "x", "detector": "ks"}) == 1000
+                                     {"model": "m", "signal": "x", "scope": "all", "detector": "ks"}) == 1000
     assert not [a for a in alerts if a.kind == "data_quality"]
