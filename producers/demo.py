@@ -26,27 +26,61 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _tail_alerts(config, stop: threading.Event, seen: list[DriftAlert]) -> None:
+class _AlertTail:
+    """Prints alerts as they commit, and says how far it has read (to wait for the last ones)."""
+
+    def __init__(self, config) -> None:
+        self.config = config
+        self.seen: list[DriftAlert] = []
+        self.position = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from kafka import TopicPartition
+
+        # read_committed: with exactly_once delivery, alerts show up once their transaction commits.
+        consumer = make_consumer(self.config.kafka, enable_auto_commit=False, isolation_level="read_committed")
+        tp = TopicPartition(self.config.topics.alerts, 0)
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        try:
+            while not self.stop.is_set():
+                polled = consumer.poll(timeout_ms=300)
+                for records in polled.values():
+                    for record in records:
+                        try:
+                            alert = DriftAlert.model_validate_json(record.value)
+                        except ValueError as exc:
+                            _say(f"  (unreadable alert at offset {record.offset}: {exc})")
+                            continue
+                        self.seen.append(alert)
+                        _say(f"  ALERT  {alert.line()}")
+                self.position = consumer.position(tp)
+        finally:
+            consumer.close()
+
+
+def _wait_until_processed(config, tail: _AlertTail, service: subprocess.Popen, timeout_s: float = 60) -> bool:
+    """Until the service has committed every event published (its alerts with them) and the tail has read
+    those alerts; False if that takes longer than timeout_s (the machine is busy: the summary says so)."""
     from kafka import TopicPartition
 
-    # read_committed: with exactly_once delivery, alerts show up once their transaction commits.
-    consumer = make_consumer(config.kafka, enable_auto_commit=False, isolation_level="read_committed")
-    tp = TopicPartition(config.topics.alerts, 0)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
+    reader = make_consumer(config.kafka, group_id=config.consumer.group_id, enable_auto_commit=False,
+                           isolation_level="read_committed")
     try:
-        while not stop.is_set():
-            for records in consumer.poll(timeout_ms=300).values():
-                for record in records:
-                    try:
-                        alert = DriftAlert.model_validate_json(record.value)
-                    except ValueError as exc:
-                        _say(f"  (unreadable alert at offset {record.offset}: {exc})")
-                        continue
-                    seen.append(alert)
-                    _say(f"  ALERT  {alert.line()}")
+        data = [TopicPartition(t, p) for t in config.topics.data_roles() for p in range(config.topics.partitions)]
+        ends = reader.end_offsets(data)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and service.poll() is None:
+            if all((reader.committed(tp) or 0) >= end for tp, end in ends.items()):
+                alerts_end = reader.end_offsets([TopicPartition(config.topics.alerts, 0)])
+                if tail.position >= next(iter(alerts_end.values())):
+                    return True
+            time.sleep(0.2)
+        return False
     finally:
-        consumer.close()
+        reader.close(autocommit=False)
 
 
 def _wait_for_metrics(url: str, service: subprocess.Popen, timeout_s: float = 60) -> None:
@@ -91,12 +125,11 @@ def run_demo(*, duration: float, rate: int, config_path: Path, metrics_port: int
                                        env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
                                        start_new_session=True)
         interrupted = _interruptible()
-        stop = threading.Event()
-        alerts: list[DriftAlert] = []
-        tail = threading.Thread(target=_tail_alerts, args=(config, stop, alerts), daemon=True)
+        tail = _AlertTail(config)
+        alerts = tail.seen
         try:
             _wait_for_metrics(url, service)
-            tail.start()
+            tail.thread.start()
             _say(f"Monitor service:   running (pid {service.pid})")
             _say(f"Workload:          {rate} events/s for {duration:.0f} s; "
                  f"{', '.join(DRIFTING)} drift at {duration / 2:.0f} s; {', '.join(STABLE)} stay stable")
@@ -104,18 +137,19 @@ def run_demo(*, duration: float, rate: int, config_path: Path, metrics_port: int
                  f"{CHAMPION}; after the drift the small 'partner' channel gets many more declines")
             publish_workload(config.kafka.model_copy(update={"bootstrap_servers": bootstrap}), config.topics,
                              rate=rate, duration=duration, seed=seed, stop=interrupted)
-            interrupted.wait(3)  # let the last batches reach the service and its alerts reach us
             if interrupted.is_set():
                 _say("\nInterrupted: stopping.")
+            elif not _wait_until_processed(config, tail, service):
+                _say("  (the service has not caught up after 60 s: the summary covers what it has processed)")
         finally:
-            stop.set()
+            tail.stop.set()
             summary = _summary(url, alerts) if service.poll() is None else []
             service.send_signal(signal.SIGTERM)
             try:
                 service.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 service.kill()
-            tail.join(timeout=5)
+            tail.thread.join(timeout=5)
             if service.returncode not in (0, -signal.SIGTERM):
                 _say(f"The service exited with code {service.returncode}; its log:\n{log_path.read_text()[-3000:]}")
         for line in summary:
