@@ -10,7 +10,7 @@ from detectors._calibration_store import stored_level
 from detectors._ks_calibration import Setting, simulate_level
 from detectors._ks_windows import GridReference, WindowGeometry, limits_at, stride_rows
 from detectors._params import check_choice, check_float, check_int, numeric_reference
-from detectors._reference import LongRunVariance, thin
+from detectors._reference import EarlyInflation, LongRunVariance, thin
 from detectors._streaming import REARM_CHOICES, NumericDetector
 
 GRID = 128  # reference points where the distances are evaluated (all of them when there are fewer)
@@ -61,9 +61,16 @@ class KS(NumericDetector):
     ones small changes. No threshold goes below ``min_distance``. Thresholds are multiplied by
     the square root of the variance inflation that autocorrelation causes, estimated from
     ``block``-value block means of u once they have left the longest window (so the values
-    under test cannot raise their own bar; 1 for independent values, never below 1). Testing
-    starts once a window's worth of blocks is known: at once after a warm-up from the stream,
-    about ``window`` values later with a supplied ``reference``.
+    under test cannot raise their own bar; 1 for independent values, never below 1). That
+    estimate is ready once a window's worth of blocks is known: at once after a warm-up from the
+    stream, about ``2 * window`` values after a supplied ``reference`` is first used. Until then
+    tests use a cautious inflation from every block so far, those under test included (where a
+    drift can only raise it): the largest of 1.5, their block estimate, and the inflation of an
+    AR(1) process with the lag-1 autocorrelation of the values so far raised by two standard
+    errors; it needs 8 blocks. And with a supplied reference, until its first alarm, the shorter
+    windows are tested as soon as they are full: a stream drifted by 0.5 sd or more from its first
+    value alarms within a few hundred values (at the 275th, the first test, when the drift is
+    clear), while small drifts wait for the estimate.
 
     The reference is the ``reference`` sample if given (thinned to ``max_reference`` evenly
     spaced order statistics; the calibration treats it as a random sample of that size, which
@@ -129,10 +136,19 @@ class KS(NumericDetector):
     array([3249, 4249, 5249, 6249])
     >>> kept.statistic < kept.threshold
     True
+
+    A model started on traffic already drifted from its profile (by 0.5 sd of log x) alarms at
+    its 275th value, the first test:
+
+    >>> started = detectors.create("ks", reference=profile, rearm="keep")
+    >>> started.update_many(rng.lognormal(0.5, 1.0, size=1000))
+    array([274])
     """
 
     kind = "ks"
     _PRIOR_BLOCKS = 2.0  # pseudo-blocks of independent values behind the autocorrelation estimate
+    _EARLY_FLOOR = 1.5  # least variance inflation tested with before the estimate is ready
+    _EARLY_BLOCKS = 8  # blocks needed before then (256 values by default): a variance from fewer is a guess
 
     def __init__(self, *, reference=None, window: int = 1000, stride: int | None = None,
                  reference_size: int = 1000, arl: float = 1e7, min_distance: float = 0.05,
@@ -187,8 +203,11 @@ class KS(NumericDetector):
         self._threshold = max(float(self._limits[0, 0]), self.min_distance)  # until the first test
         if from_stream:  # a warm-up shows the stream's autocorrelation: start the estimate with it
             codes = self._ref.codes(values)
-            self._noise.add_many(self._block_scores(codes[: len(codes) // self.block * self.block]))
+            self._noise.add_many(self._block_scores(self._ref.rank2[codes[: len(codes) // self.block * self.block]]))
         self._growing = from_stream and self.rearm == "relearn" and self._may_grow()
+        # A supplied reference may meet a stream drifted from its first value: test the shorter
+        # windows as soon as they are full, until the first alarm.
+        self._opening = not from_stream
 
     def _may_grow(self) -> bool:
         return 2 * calibration_size(self._ref.size) <= self.max_reference
@@ -200,9 +219,9 @@ class KS(NumericDetector):
         size = calibration_size(min(ref.size, self.max_reference))
         self._limits = limits_at(self._level(ref.size), self._sizes, size)
 
-    def _block_scores(self, codes: np.ndarray) -> list[float]:
-        """Standardised block means of u - 1/2 (mean 0, variance 1 for independent values)."""
-        sums = self._ref.rank2[codes].reshape(-1, self.block).sum(axis=1)  # rank2 = 2m (u - 1/2)
+    def _block_scores(self, ranks: np.ndarray) -> list[float]:
+        """Standardised block means of u - 1/2 (mean 0, variance 1 for independent values) from ranks 2m (u - 1/2)."""
+        sums = ranks.reshape(-1, self.block).sum(axis=1)
         return (sums * (math.sqrt(3.0 / self.block) / self._ref.size)).tolist()
 
     # -- state ------------------------------------------------------------------------------------
@@ -220,6 +239,13 @@ class KS(NumericDetector):
         self._pending: list[float] = []  # scores of complete blocks not yet in the estimate
         self._committed = 0  # blocks since the restart added to the estimate
         self._block_part = np.empty(0, dtype=np.int64)  # codes of the block being filled
+        # Blocks since the restart, kept while the estimate is not ready, for a cautious one meanwhile
+        # (None: not all of them are known, after restoring a snapshot from an older release).
+        self._early: EarlyInflation | None = self._new_early()
+        self._opening = False  # test windows shorter than `window` before it is full (see _set_reference)
+
+    def _new_early(self) -> EarlyInflation:
+        return EarlyInflation(self.block, self._span, self._EARLY_FLOOR, self._EARLY_BLOCKS)
 
     def _after_alarm(self) -> None:
         if self.rearm == "keep":
@@ -235,6 +261,8 @@ class KS(NumericDetector):
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        if "_early" not in state:  # a snapshot from before early tests: it waits for the estimate, as it would have
+            self._early, self._opening = None, False
         self._rows = self._shift = self._spread = None
         if self._ref is not None:
             self._geometry = WindowGeometry(self._ref, self._sizes)
@@ -274,10 +302,11 @@ class KS(NumericDetector):
         self._add_blocks(new)
         rows = np.concatenate([self._rows, rows])
         shift, spread = np.concatenate([self._shift, shift]), np.concatenate([self._spread, spread])
-        first_test = max(0, -((k_first - w) // s))  # new rows before the longest window is full are not tests
+        start = self._sizes[-1] if self._opening else w  # rows before the shortest (longest) window is full
+        first_test = max(0, -((k_first - start) // s))  # are not tests
         if n_rows + first_test < len(rows):
-            dist = self._geometry.distances(rows, shift, spread, n_rows + first_test,
-                                            len(rows) - n_rows - first_test, self._spans)
+            dist = self._distances(rows, shift, spread, n_rows + first_test, len(rows) - n_rows - first_test,
+                                   k_first + s * first_test)
             hit = self._judge(dist, k_first + s * first_test)
             if hit is not None:
                 return (first_test + hit + 1) * s - held, True
@@ -305,30 +334,53 @@ class KS(NumericDetector):
         self._growing = self._may_grow()
         self._rows = None  # rows embed the reference's counts: rebuild them from the kept codes
 
+    def _distances(self, rows: np.ndarray, shift: np.ndarray, spread: np.ndarray, first: int, count: int,
+                   k0: int) -> np.ndarray:
+        """Distances of the tests at rows ``first``, ... (values k0, k0 + stride, ...); 0 for windows not yet full."""
+        if k0 >= self.window:
+            return self._geometry.distances(rows, shift, spread, first, count, self._spans)
+        pad = int(self._spans[0])  # rows before the restart: only windows that do not fit reach them
+        rows = np.vstack([np.zeros((pad, rows.shape[1]), dtype=rows.dtype), rows])
+        shift, spread = (np.concatenate([np.zeros(pad, dtype=a.dtype), a]) for a in (shift, spread))
+        dist = self._geometry.distances(rows, shift, spread, first + pad, count, self._spans)
+        k = k0 + self.stride * np.arange(count)
+        dist[k[:, None] < np.asarray(self._sizes)[None, :]] = 0.0
+        return dist
+
     def _judge(self, dist: np.ndarray, k0: int) -> int | None:
         """Index of the first test that alarms (tests at k0, k0 + stride, ...), else None; sets statistic."""
         floor = self.min_distance
         base = np.maximum(self._limits, floor)
         candidates = np.flatnonzero((dist > base).any(axis=(1, 2))).tolist()  # inflation only raises limits
         for t in candidates:
-            if self._commit(k0 + t * self.stride) and self._report(dist[t]):
+            inflation = self._inflation(k0 + t * self.stride)
+            if inflation is not None and self._report(dist[t], inflation):
                 return t
         last = len(dist) - 1
-        if self._commit(k0 + last * self.stride):
-            self._report(dist[last])
+        inflation = self._inflation(k0 + last * self.stride)
+        if inflation is not None:
+            self._report(dist[last], inflation)
         return None
 
-    def _commit(self, k: int) -> bool:
-        """Add to the estimate the blocks that left the longest window by value k; is there enough to test?"""
+    def _inflation(self, k: int) -> float | None:
+        """The variance inflation to test value k with (None: not enough blocks yet to test).
+
+        The estimate from blocks that left the longest window once it is ready; until then a
+        cautious one from all blocks since the restart, those under test included (see EarlyInflation).
+        """
         due = (k - self.window) // self.block - self._committed
         if due > 0:
             self._noise.add_many(self._pending[:due])
             del self._pending[:due]
             self._committed += due
-        return self._noise.n >= self._span
+        if self._noise.n >= self._span:
+            if self._early:
+                self._early = self._new_early()  # no longer needed
+            return self._noise.inflation
+        return None if self._early is None else self._early.at(k // self.block)
 
-    def _report(self, dist: np.ndarray) -> bool:
-        limits = np.maximum(self._limits * math.sqrt(self._noise.inflation), self.min_distance)
+    def _report(self, dist: np.ndarray, inflation: float) -> bool:
+        limits = np.maximum(self._limits * math.sqrt(inflation), self.min_distance)
         ratio = dist / limits
         w, c = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
         self._statistic, self._threshold = float(dist[w, c]), float(limits[w, c])
@@ -338,7 +390,11 @@ class KS(NumericDetector):
         part = np.concatenate([self._block_part, codes])
         full = len(part) // self.block * self.block
         if full:
-            self._pending.extend(self._block_scores(part[:full]))
+            ranks = self._ref.rank2[part[:full]]  # rank2 = 2m (u - 1/2)
+            scores = self._block_scores(ranks)
+            self._pending.extend(scores)
+            if self._early is not None and self._noise.n < self._span:
+                self._early.add(scores, ranks, self._ref.size)
         self._block_part = part[full:]
 
     def _append(self, rows: np.ndarray, shift: np.ndarray, spread: np.ndarray, new: np.ndarray) -> None:

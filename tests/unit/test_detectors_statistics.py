@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 
@@ -9,13 +10,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import signal, stats
 
 import detectors
 from detectors import _calibration_store as store
 from detectors import _ks_calibration as calibration
 from detectors._ks_windows import GridReference, WindowGeometry, stride_rows
-from detectors._reference import LongRunVariance, ReferenceSample, window_counts
+from detectors._reference import EarlyInflation, LongRunVariance, ReferenceSample, window_counts
 from detectors.categorical import chi2_quantile
 from detectors.ks import KS, calibrated_level, calibration_size
 from detectors.page_hinkley import cusum_threshold
@@ -279,6 +280,106 @@ def test_ks_batch_equals_loop_when_autocorrelation_raises_the_threshold():
     expected = [i for i, v in enumerate(x) if looped.update(v)]
     assert expected
     assert detectors.create("ks", **params).update_many(x).tolist() == expected
+
+
+def ar1(rng: np.random.Generator, n: int, phi: float) -> np.ndarray:
+    """A stationary AR(1) series with unit variance: N(0, 1) is its distribution, whatever phi."""
+    e = rng.normal(size=n) * np.sqrt(1 - phi * phi)
+    return signal.lfilter([1.0], [1.0, -phi], e, zi=[phi * rng.normal()])[0]
+
+
+NORMAL_PROFILE = stats.norm.ppf((np.arange(2000) + 0.5) / 2000)  # a training profile: 2,000 quantiles of N(0, 1)
+
+
+def test_a_stream_drifted_from_its_first_value_alarms_within_its_first_1000():
+    """With a supplied reference the shorter windows are tested before the longest is full.
+
+    Until the autocorrelation estimate is ready (about 2,000 values) the thresholds are raised by
+    a cautious inflation (EarlyInflation, at least 1.5), which needs 8 blocks: 256 values, so
+    the first test is at value 275. Before, the first test came at value 2,000.
+    """
+    rng = np.random.default_rng(21)
+    det = detectors.create("ks", reference=NORMAL_PROFILE, rearm="keep")
+    alarms = det.update_many(rng.normal(0.8, 1.0, 3000))
+    assert alarms[0] == 274, alarms  # value 275, the first test; 0.8 sd
+    assert det.alarm_statistic > det.alarm_threshold
+    firsts = [detectors.create("ks", reference=NORMAL_PROFILE, rearm="keep")
+              .update_many(rng.normal(0.5, 1.0, 3000))[0] for _ in range(20)]
+    assert max(firsts) < 1000, firsts  # 0.5 sd: 274 in 77 runs of 100, at most 549
+    kept = detectors.create("ks", reference=NORMAL_PROFILE, rearm="keep").update_many(rng.normal(0.8, 1.0, 5000))
+    assert len(kept) <= 6, kept  # then "still drifting" about once per window, not once per short window
+
+
+def test_a_supplied_reference_stays_quiet_on_autocorrelated_noise_from_its_first_value():
+    """AR(1) at phi 0.9 against its own distribution: quiet from the first value, and over a long run.
+
+    Its variance inflation is about 19; the block estimate from 8 blocks alone is under 2 in one
+    start in 600, which the value-level AR(1) bound prevents (next test).
+    """
+    rng = np.random.default_rng(22)
+    for rearm in ("keep", "relearn"):
+        for _ in range(150):  # the first 2,500 values of many starts: where the estimate is not ready yet
+            det = detectors.create("ks", reference=NORMAL_PROFILE, rearm=rearm)
+            assert det.update_many(ar1(rng, 2500, 0.9)).size == 0
+    det = detectors.create("ks", reference=NORMAL_PROFILE, rearm="keep")
+    assert det.update_many(ar1(rng, 500_000, 0.9)).size == 0
+    shifted = detectors.create("ks", reference=NORMAL_PROFILE, rearm="keep").update_many(ar1(rng, 3000, 0.9) + 2.0)
+    assert shifted.size and shifted[0] < 1000, shifted  # the negative control: a drift of 2 sd is seen early
+
+
+def test_the_early_inflation_is_not_fooled_by_a_quiet_stretch_of_autocorrelated_values():
+    """AR(1) at phi 0.9 (inflation about 19), 256 values: where the block estimate says under 2, the bound does not."""
+    rng = np.random.default_rng(25)
+    ref = GridReference(NORMAL_PROFILE, grid=128)
+    blocks_only, bounds = [], []
+    for _ in range(3000):
+        ranks = ref.rank2[ref.codes(ar1(rng, 256, 0.9))]
+        scores = (ranks.reshape(8, 32).sum(axis=1) * (np.sqrt(3 / 32) / ref.size)).tolist()
+        pooled = LongRunVariance(0.0, 31)
+        pooled.add_many(scores)
+        blocks_only.append(pooled.provisional_inflation)
+        early = EarlyInflation(block=32, span=31, floor=1.5, min_blocks=8)
+        early.add(scores, ranks, ref.size)
+        bounds.append(early.at(8))
+    assert min(blocks_only) < 2.0  # the negative control: from 8 blocks, the block estimate alone can be far off
+    assert min(bounds) > 8.0 and np.median(bounds) > 19.0
+    iid = EarlyInflation(block=32, span=31, floor=1.5, min_blocks=8)
+    ranks = ref.rank2[ref.codes(rng.normal(0.8, 1.0, 256))]  # drifted from the first value, independent
+    iid.add((ranks.reshape(8, 32).sum(axis=1) * (np.sqrt(3 / 32) / ref.size)).tolist(), ranks, ref.size)
+    assert iid.at(7) is None and iid.at(8) < 2.0
+
+
+@pytest.mark.parametrize("rearm", ["keep", "relearn"])
+def test_early_tests_batch_and_snapshot_like_the_loop(rearm):
+    rng = np.random.default_rng(23)
+    xs = np.concatenate([ar1(rng, 4000, 0.5) + 0.7, ar1(rng, 3000, 0.5)])
+    xs[rng.choice(len(xs), 100, replace=False)] = np.nan
+    params = {"reference": NORMAL_PROFILE, "rearm": rearm}
+    looped = detectors.create("ks", **params)
+    expected = [i for i, x in enumerate(xs) if looped.update(x)]
+    assert expected and expected[0] < 1000, expected
+    for cuts in ((130, 300, 777, 1500, 2100), (1, 2, 3, 260, 5000), tuple(range(0, 7000, 37))):
+        batched, got = detectors.create("ks", **params), []
+        for a, b in itertools.pairwise([0, *cuts, len(xs)]):
+            got += (batched.update_many(xs[a:b]) + a).tolist()
+        assert got == expected and batched.statistic == looped.statistic
+    for cut in (130, 290, 777, 1999):
+        first = detectors.create("ks", **params)
+        head = first.update_many(xs[:cut]).tolist()
+        tail = (detectors.restore(first.snapshot()).update_many(xs[cut:]) + cut).tolist()
+        assert head + tail == expected
+
+
+def test_a_snapshot_from_before_early_tests_goes_on_waiting_for_the_estimate():
+    """Snapshots written by the previous release lack the early-test state; they restore and test as they did."""
+    rng = np.random.default_rng(24)
+    det = detectors.create("ks", reference=NORMAL_PROFILE, rearm="keep")
+    det.update_many(rng.normal(size=300))
+    del det._early, det._opening  # what the previous release pickled
+    old = detectors.restore(det.snapshot())
+    alarms = old.update_many(rng.normal(1.0, 1.0, 3000))
+    assert alarms.tolist() == [2699], alarms  # as the previous release gives (its 300 undrifted values
+    # raise its first autocorrelation estimate, so its first alarm is at value 3,000; checked against it)
 
 
 # ---------------------------------------------------------------- calibration storage
