@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
 from stream import kafka_compat
@@ -40,7 +40,7 @@ class Checkpointer:
     """Owns the producer (rebuilt when a transaction error leaves it unusable) and the commit protocol."""
 
     def __init__(self, config: Config, new_producer: Callable[[], KafkaProducer], consumer: KafkaConsumer,
-                 metrics: ServiceMetrics):
+                 metrics: ServiceMetrics, stopping: Callable[[], bool] = lambda: False):
         self.config = config
         self._new_producer = new_producer
         self.consumer = consumer
@@ -50,13 +50,21 @@ class Checkpointer:
         self._events_since = 0
         self._last_at = time.monotonic()
         self._committed: dict[int, Snapshot] = {}   # partition -> last snapshot known to be durable
+        self.stopping: Callable[[], bool] = stopping
         self.producer = self._start_producer()
 
     def _start_producer(self) -> KafkaProducer:
         producer = self._new_producer()
-        if self.transactional:
-            # Aborts whatever a previous incarnation with the same transactional_id left open.
-            producer.init_transactions()
+        while self.transactional:
+            try:
+                # Aborts whatever a previous incarnation with the same transactional_id left open.
+                producer.init_transactions()
+                break
+            except KafkaTimeoutError:   # the broker is away; a retry keeps waiting for the same request
+                if self.stopping():
+                    raise
+                log.warning("initialising the transactional producer: the broker did not answer within "
+                            "max_block_ms; still trying")
         return producer
 
     def close(self) -> None:
@@ -156,7 +164,7 @@ class Checkpointer:
             log.warning("the transaction could not be aborted (%s): starting a new transactional producer "
                         "(if another instance uses consumer.instance_id %r, give each its own)", exc,
                         self.config.consumer.instance_id)
-            self.producer.close(timeout=0)
+            kafka_compat.discard_producer(self.producer)
             self.producer = self._start_producer()
 
     def restore(self, router: Router, assigned: list[TopicPartition], *, rewind: bool = False) -> None:

@@ -20,7 +20,12 @@ joins once more, and completes the join with its assignment.
 
 from __future__ import annotations
 
+import logging
+
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
+
+log = logging.getLogger(__name__)
 
 
 class KafkaPythonChanged(RuntimeError):
@@ -72,6 +77,24 @@ def commit_transaction(producer: KafkaProducer) -> None:
 
 def abort_transaction(producer: KafkaProducer) -> None:
     _await_transactional(producer, _manager(producer).begin_abort())
+
+
+def discard_producer(producer: KafkaProducer, timeout_s: float = 10.0) -> None:
+    """Close a producer and drop the records it has not sent (a fenced transactional producer: the broker
+    refuses them anyway).
+
+    kafka-python 3.0's close(timeout=0) flushes first, and raises KafkaTimeoutError while records are
+    pending, before it closes anything: the caller gets an exception and the sender thread lives on. Forcing
+    the sender's close first fails the pending batches, so the close that follows has nothing to wait for.
+    """
+    sender = getattr(producer, "_sender", None)
+    if sender is not None:
+        sender.force_close()
+        sender.join(timeout_s)
+    try:
+        producer.close(timeout=0)
+    except KafkaError as exc:   # nothing more to do for a producer being dropped
+        log.warning("closing a discarded producer: %s", exc)
 
 
 def _manager(producer: KafkaProducer):

@@ -104,6 +104,7 @@ def running(service):
 
     service.connect()
     thread = threading.Thread(target=target, daemon=True)
+    thread.errors = errors   # so a test that finds the thread dead can say why
     thread.start()
     try:
         yield thread

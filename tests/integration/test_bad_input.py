@@ -90,7 +90,7 @@ def test_generated_bad_input_is_dead_lettered_with_its_reason_and_valid_events_a
     with running(service) as thread:
         send([(message, 1) for message in ONE_OF_EACH])
         scenario()
-        assert thread.is_alive(), "the service must survive every input"
+        assert thread.is_alive(), f"the service must survive every input: {thread.errors}"
     raw.close()
     counts = detector_counts(final_snapshots(config))
     assert counts[("m", "feature:x", "ks")] == state["valid"], "every valid event reached the detectors once"

@@ -76,7 +76,7 @@ def test_a_broker_killed_mid_processing_loses_nothing_and_doubles_nothing(own_br
         own_broker.restart()
         wait_for(lambda: value(service.metrics.checkpoint_failures) >= 1, timeout_s=180,
                  what="the expired transaction's commit to fail")
-        assert thread.is_alive(), "the service must ride out a broker outage"
+        assert thread.is_alive(), f"the service must ride out a broker outage: {thread.errors}"
         publisher.join()
         wait_for(lambda: committed(bootstrap, group, topic, parts) >= N, timeout_s=180,
                  what="every event to be committed")

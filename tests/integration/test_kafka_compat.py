@@ -1,4 +1,5 @@
-"""kafka-python's orphaned group join (stream/kafka_compat.py), shown on a real broker and fixed.
+"""kafka-python's orphaned group join and its close() that raises instead of dropping pending records
+(stream/kafka_compat.py), shown on a real broker and worked around.
 
 Short polls make the defect certain rather than occasional: a join that spans two polls is the
 one that gets orphaned. The negative control runs the plain kafka-python consumer the same way;
@@ -13,9 +14,12 @@ import uuid
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaTimeoutError
 
+from stream import kafka_compat
 from stream.config import KafkaConfig
 from stream.kafka_clients import make_consumer
+from tests.integration.helpers import read_to_end
 
 pytestmark = pytest.mark.integration
 
@@ -69,3 +73,33 @@ def test_plain_kafka_python_still_orphans_such_joins(kafka_bootstrap):
         stuck += not receives(consumer, topic, within_s=3)
     assert stuck > 0, ("the plain kafka-python consumer no longer gets stuck: the defect seems fixed in this "
                        "kafka-python; drop stream/kafka_compat.complete_orphaned_joins")
+
+
+# -- dropping a producer with records it has not sent -----------------------------------------------------
+def producer_holding_records(bootstrap: str) -> tuple[KafkaProducer, str]:
+    """A producer whose records wait in its accumulator (a minute's linger), as a fenced producer's do."""
+    topic = topic_with_one_record(bootstrap)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=60_000, batch_size=1_000_000)
+    producer.partitions_for(topic)   # metadata first, so send() queues at once
+    for i in range(10):
+        producer.send(topic, f"held-{i}".encode())
+    return producer, topic
+
+
+def test_plain_close_without_a_timeout_raises_and_leaves_its_sender_running(kafka_bootstrap):
+    """The negative control: when it stops raising, kafka-python has fixed close() and discard_producer's
+    forced close can go."""
+    producer, _ = producer_holding_records(kafka_bootstrap)
+    try:
+        with pytest.raises(KafkaTimeoutError):
+            producer.close(timeout=0)
+        assert producer._sender.is_alive()
+    finally:
+        kafka_compat.discard_producer(producer)
+
+
+def test_a_discarded_producer_closes_at_once_and_sends_nothing(kafka_bootstrap):
+    producer, topic = producer_holding_records(kafka_bootstrap)
+    kafka_compat.discard_producer(producer)
+    assert not producer._sender.is_alive()
+    assert [r.value for r in read_to_end(kafka_bootstrap, topic)] == [b"x"]   # only the record sent before

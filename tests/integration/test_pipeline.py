@@ -74,7 +74,7 @@ def test_malformed_messages_are_dead_lettered_and_valid_ones_all_processed(kafka
         wait_for(lambda: service.metrics.events.labels("features", "m1")._value.get() >= 50,
                  what="all 50 valid events to be counted")
         dead = read_topic(kafka_bootstrap, config.topics.dead_letter, until=lambda r: len(r) >= 6)
-        assert thread.is_alive(), "the service died on bad input"
+        assert thread.is_alive(), f"the service died on bad input: {thread.errors}"
     raw.close()
     reasons = sorted(dict(r.headers)[REASON_HEADER].decode() for r in dead)
     assert reasons == sorted(["invalid_json", "invalid_utf8", "invalid_event", "not_an_object",
