@@ -78,6 +78,13 @@ class ModelMonitor:
             return self.observe_predictions(events, batch)
         return self.observe_labels(events, batch)
 
+    def signals(self) -> list[SignalMonitor]:
+        """Every signal watched, in every scope."""
+        out = list(self.features.values())
+        if self.config.prediction is not None:
+            out += [*self.predictions.monitors.values(), *self.errors.monitors.values()]
+        return out
+
     # -- references -------------------------------------------------------------------------------
     def _training_profiles(self, profiles: dict) -> dict:
         mine = {version: p for (model_id, version), p in profiles.items() if model_id == self.config.model_id}

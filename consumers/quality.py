@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,6 +25,7 @@ class QualityMonitor:
         self._seen = 0
         self._counts = dict.fromkeys(PROBLEMS, 0)
         self._first: EventRef | None = None
+        self._completed: deque = deque(maxlen=64)   # (last event, rates) of recent windows, for reports
 
     def observe(self, column: Column, batch: Batch) -> list[tuple[EventRef, EventRef, str, float]]:
         """Returns (first, last, problem, rate) for each window whose rate of a problem is over the limit."""
@@ -39,10 +41,17 @@ class QualityMonitor:
                 self._counts[problem] += int(np.count_nonzero(mask[start:end]))
             if self._seen == QUALITY_WINDOW:
                 verdicts += [(self._first, batch.ref(end - 1), problem, rate) for problem, rate in self._verdicts()]
+                self._completed.append((batch.ref(end - 1), {p: c / self._seen for p, c in self._counts.items()}))
                 self._seen = 0
                 self._counts = dict.fromkeys(PROBLEMS, 0)
             start = end
         return verdicts
+
+    def drain(self) -> list[tuple[EventRef, dict[str, float]]]:
+        """The windows completed since the last call, with their rate of each problem."""
+        done = list(self._completed)
+        self._completed.clear()
+        return done
 
     def limit(self, problem: str) -> float:
         return self.feature.max_missing_rate if problem == "missing" else self.feature.max_invalid_rate

@@ -22,6 +22,9 @@ from .dead_letter import DeadLetter
 from .partition import PartitionState, Snapshot
 
 
+MAX_HELD = 50_000   # labels held per partition while its predictions catch up
+
+
 class Record(NamedTuple):
     """A consumed message; kafka-python's ConsumerRecord has the same fields, so either may be routed."""
 
@@ -40,6 +43,7 @@ class Routed:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     positions: dict[tuple[str, int], int] = field(default_factory=dict)   # (topic, partition) -> next offset
     records: int = 0
+    event_times: dict[str, Any] = field(default_factory=dict)   # model_id -> latest event time routed
 
 
 class Router:
@@ -93,11 +97,10 @@ class Router:
         """
         started = time.perf_counter()
         out = Routed()
-        order = {role: i for i, role in enumerate(DATA_ROLES)}
         chunks = {(rs[0].topic, rs[0].partition): list(rs) for rs in batch.values() if rs}
         for key in self._held:
             chunks.setdefault(key, [])
-        for (topic, partition), records in sorted(chunks.items(), key=lambda kv: (order[self.roles[kv[0][0]]], kv[0])):
+        for (topic, partition), records in self._in_role_order(chunks):
             state = self.partitions.get(partition) or self.adopt(partition)
             out.records += len(records)
             if self.roles[topic] == "labels":
@@ -114,15 +117,38 @@ class Router:
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return out
 
+    def route_events(self, batch: Mapping[tuple[str, int], Sequence[tuple[int, Any]]]) -> Routed:
+        """Already validated events with the offsets they have (or would have) on their topic partitions,
+        in event-time order per partition: the offline tools' way in, past decoding, to the same monitors."""
+        out = Routed()
+        for (topic, partition), items in self._in_role_order({k: v for k, v in batch.items() if v}):
+            state = self.partitions.get(partition) or self.adopt(partition)
+            offsets = [offset for offset, _ in items]
+            self.observe(state, topic, offsets, [event for _, event in items], out)
+            state.advance(topic, offsets[0], offsets[-1] + 1)
+            out.positions[(topic, partition)] = offsets[-1] + 1
+            out.records += len(items)
+        return out
+
+    def _in_role_order(self, chunks: dict) -> list:
+        """Features, then predictions, then labels: a label routed with its prediction joins it at once."""
+        order = {role: i for i, role in enumerate(DATA_ROLES)}
+        return sorted(chunks.items(), key=lambda kv: (order[self.roles[kv[0][0]]], kv[0]))
+
     def _labels_due(self, state: PartitionState, topic: str, records: list, predictions_read: bool) -> list:
         """The labels that may be processed now; the rest are held, from the first one later than every
-        prediction processed on the partition (unless no prediction is left to read)."""
+        prediction processed on the partition (unless no prediction is left to read).
+
+        Held labels stay in memory (pausing the partition instead can leave kafka-python 3.0 never
+        fetching it again); past MAX_HELD a partition's oldest are processed anyway, out of order.
+        """
         if predictions_read or not records:
             return records
         watermark = state.event_times.get(self.config.topics.predictions)
         times = self._decoders["labels"].times([r.value for r in records])
         cut = next((i for i, t in enumerate(times) if t is not None and (watermark is None or t > watermark)),
                    len(records))
+        cut = max(cut, len(records) - MAX_HELD)
         if cut < len(records):
             self._held[(topic, state.number)] = records[cut:]
         return records[:cut]
@@ -132,7 +158,7 @@ class Router:
         return bool(self._held)
 
     def held(self, topic: str, partition: int) -> int:
-        """Labels held back on a partition (the service stops fetching more of them meanwhile)."""
+        """Labels held back on a partition, waiting for its predictions."""
         return len(self._held.get((topic, partition), ()))
 
     def _route_partition(self, state: PartitionState, topic: str, records: Sequence[Any], out: Routed) -> None:
@@ -161,6 +187,8 @@ class Router:
             latest = max(where.times)
             if topic not in state.event_times or latest > state.event_times[topic]:
                 state.event_times[topic] = latest
+            if model_id not in out.event_times or latest > out.event_times[model_id]:
+                out.event_times[model_id] = latest
             self.metrics.events.labels(role, model_id).inc(len(chosen))
             alerts, statuses = state.monitor(model_id).observe(role, chosen, where)
             out.alerts += alerts

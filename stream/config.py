@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any, Literal
@@ -310,8 +311,23 @@ def apply_env_overrides(raw: dict[str, Any], environ: dict[str, str] | None = No
             if not isinstance(node, dict):
                 break
         else:
-            node[path[-1]] = yaml.safe_load(value) if value else value
+            node[path[-1]] = _load(value) if value else value
     return raw
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 floats: PyYAML follows YAML 1.1, which reads `1e7` (no dot, no exponent sign) as a string,
+    and `arl: 1e7` is how people write it."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def _load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
 
 
 def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -340,8 +356,8 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
 def parse_config(text: str, source: str = "<config>", environ: dict[str, str] | None = None) -> Config:
     """Parse and validate; every problem is reported at once with its path (and line) in the file."""
     try:
-        raw = yaml.safe_load(text) or {}
-        root = yaml.compose(text)
+        raw = _load(text) or {}
+        root = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise ConfigError(source, [("(file)", f"not valid YAML: {exc}")]) from None
     if not isinstance(raw, dict):

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .replay_command import add_mapping_arguments, mapping_from_args
+from .log_options import add_mapping_arguments, mapping_from_args
 
 EXAMPLES = """\
 examples:

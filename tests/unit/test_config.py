@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from stream.config import load_config, parse_config
 from stream.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 VALID = """
 kafka:
@@ -89,6 +93,27 @@ def test_the_example_config_shipped_with_the_demo_is_valid():
 
     config = load_config(DEMO_CONFIG)
     assert config.models[0].model_id == "credit-risk"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("**/*.yaml")), ids=lambda p: p.name)
+def test_every_example_config_is_valid(path):
+    assert load_config(path).models
+
+
+def test_numbers_in_exponent_notation_are_numbers_as_yaml_1_2_reads_them():
+    """PyYAML alone reads `1e5` as the string '1e5' (YAML 1.1), and ks would refuse arl='1e5'."""
+    config = parse_config("""
+models:
+  - model_id: m
+    features:
+      - {name: a, detectors: [{kind: ks, params: {arl: 1e5}}]}
+      - {name: b, detectors: [{kind: ks, params: {arl: 2.5E+6}}], max_missing_rate: 5e-2}
+      - {name: 1e5x}
+""")
+    a, b, c = config.models[0].features
+    assert a.detectors[0].params["arl"] == 100_000.0
+    assert b.detectors[0].params["arl"] == 2_500_000.0 and b.max_missing_rate == 0.05
+    assert c.name == "1e5x"   # only whole numbers are read as numbers
 
 
 def test_a_missing_file_is_a_config_error_not_a_traceback(tmp_path):
