@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import numpy as np
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 from kafka.coordinator.assignors.range import RangePartitionAssignor
@@ -25,6 +26,10 @@ from .router import Router, Routed
 
 log = logging.getLogger(__name__)
 
+# Consumer lag is read after a poll at most this often: a position lookup per partition costs ~20 us, and
+# Prometheus scrapes every few seconds anyway.
+LAG_EVERY_S = 0.25
+
 
 class _Rebalance(ConsumerRebalanceListener):
     def __init__(self, service: MonitorService):
@@ -36,6 +41,7 @@ class _Rebalance(ConsumerRebalanceListener):
     def on_partitions_assigned(self, assigned):
         self.service._load_profiles()
         self.service._checkpointer.restore(self.service.router, list(assigned))
+        self.service._forget_moved_metrics(set(assigned))
 
 
 class MonitorService:
@@ -50,12 +56,16 @@ class MonitorService:
         self.config = config
         self.registry = registry or CollectorRegistry()
         self.metrics = ServiceMetrics(self.registry)
+        self.metrics.declare(config)
         self.router = Router(config, self.metrics)
         self.on_alert = on_alert
         self._stop = threading.Event()
         self._consumer = None
         self._checkpointer: Checkpointer | None = None
         self._metrics_server = None
+        self._released_models: set[str] = set()   # models of revoked partitions, until the next assignment
+        self._lag_reported: set[TopicPartition] = set()
+        self._lag_at = float("-inf")
 
     def stop(self, *_: object) -> None:
         """Ask the loop to finish its batch, checkpoint and close (safe from a signal handler)."""
@@ -90,7 +100,8 @@ class MonitorService:
             max_partition_fetch_bytes=max(1_048_576, cfg.consumer.max_message_bytes * 2),
         )
         self._await_partitions(cfg.topics.partitions)
-        self._checkpointer = Checkpointer(cfg, lambda: make_producer(cfg.kafka, **txn), self._consumer, self.metrics)
+        self._checkpointer = Checkpointer(cfg, lambda: make_producer(cfg.kafka, **txn), self._consumer, self.metrics,
+                                          stopping=self._stop.is_set)
         self._consumer.subscribe(list(self.router.roles), listener=_Rebalance(self))
 
     def _load_profiles(self) -> None:
@@ -122,8 +133,11 @@ class MonitorService:
                 records = self._consumer.poll(timeout_ms=self.config.consumer.poll_timeout_ms,
                                               max_records=self.config.consumer.max_poll_records)
                 if records or self.router.holding:
-                    self.handle(self.router.route(records, self._predictions_read))
-                    self._fetch_labels_only_when_due()
+                    routed = self.router.route(records, self._predictions_read)
+                    self.handle(routed)
+                    self._measure_latency(records, routed)
+                if time.monotonic() - self._lag_at >= LAG_EVERY_S:
+                    self._measure_lag()
                 if self._checkpointer.due():
                     self.checkpoint()
             self.checkpoint(rewind=False)
@@ -148,30 +162,55 @@ class MonitorService:
             self._checkpointer.send(topics.status, key=status.key(), value=encode(status))
         self._checkpointer.count(routed.records)
 
+    # -- operating metrics ---------------------------------------------------------------------------
+    def _measure_latency(self, records: dict, routed: Routed) -> None:
+        """Per model, the latest event time processed; per record, publish-to-processed latency."""
+        for model_id, at in routed.event_times.items():
+            self.metrics.saw_event_time(model_id, at.timestamp())
+        stamps = np.fromiter((r.timestamp for batch in records.values() for r in batch), dtype=float)
+        stamps = stamps[stamps >= 0]   # -1: no timestamp (pre-0.10 message format)
+        if stamps.size:
+            # Clock skew between a producer's host and ours must not make latencies negative.
+            self.metrics.end_to_end_latency.observe_many(np.maximum(0.0, time.time() - stamps / 1000.0))
+
+    def _measure_lag(self) -> None:
+        """Records not yet processed, per assigned partition: fetched-but-held labels count as unprocessed."""
+        self._lag_at = time.monotonic()
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is None:   # not fetched yet
+                continue
+            try:
+                position = self._consumer.position(tp, timeout_ms=0)
+            except KafkaError:
+                continue
+            if position is not None:
+                lag = max(0, high - position) + self.router.held(tp.topic, tp.partition)
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+                self._lag_reported.add(tp)
+
+    def _forget_moved_metrics(self, assigned: set[TopicPartition]) -> None:
+        """After a rebalance, drop what this instance reported for partitions and models it no longer holds:
+        their new owner reports them, and a stale copy here would keep, say, a resolved drift active."""
+        for tp in self._lag_reported - assigned:
+            self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
+        self._lag_reported &= assigned
+        held = {model for state in self.router.partitions.values() for model in state.monitors}
+        self.metrics.forget_models(self._released_models - held)
+        self._released_models.clear()
+
     def _predictions_read(self, partition: int) -> bool:
         return not self._unread(TopicPartition(self.config.topics.predictions, partition))
 
-    def _fetch_labels_only_when_due(self) -> None:
-        """While the router holds labels of a partition back (they wait for its predictions), fetch no more."""
-        topic = self.config.topics.labels
-        paused = self._consumer.paused()
-        for number in self.router.partitions:
-            tp = TopicPartition(topic, number)
-            if self.router.held(topic, number):
-                if tp not in paused:
-                    self._consumer.pause(tp)
-            elif tp in paused:
-                self._consumer.resume(tp)
-
     def _unread(self, tp: TopicPartition) -> bool:
-        """Whether the consumer knows of records of tp it has not returned yet."""
+        """Whether tp may hold records the consumer has not returned yet: unknown counts as yes (before
+        its first fetch, the predictions of a partition are not known to be read)."""
         high = self._consumer.highwater(tp)
-        if high is None:
-            return False
         try:
-            return self._consumer.position(tp, timeout_ms=0) < high
+            position = self._consumer.position(tp, timeout_ms=0)
         except KafkaError:
-            return False
+            return True
+        return high is None or position is None or position < high
 
     def checkpoint(self, rewind: bool = True, in_rebalance: bool = False) -> None:
         """Checkpoint every partition held (the transaction carries all their outputs); on failure,
@@ -185,6 +224,8 @@ class MonitorService:
             return
         if numbers & set(self.router.partitions):
             self.checkpoint(rewind=False, in_rebalance=True)
+        self._released_models |= {m for n in numbers if n in self.router.partitions
+                                  for m in self.router.partitions[n].monitors}
         self.router.release(numbers)
         self._checkpointer.forget(numbers)
 

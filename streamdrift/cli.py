@@ -16,8 +16,12 @@ COMMAND_MODULES = (
     "streamdrift.config_commands",
     "streamdrift.workload_command",
     "streamdrift.broker_command",
+    "streamdrift.backtest_command",
     "streamdrift.replay_command",
     "streamdrift.reference_command",
+    "streamdrift.alerts_command",
+    "streamdrift.report_command",
+    "streamdrift.explain_command",
 )
 
 

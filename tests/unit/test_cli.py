@@ -9,7 +9,8 @@ import pytest
 from streamdrift.cli import build_parser, main
 from streamdrift.demo_command import DEMO_CONFIG
 
-COMMANDS = ["demo", "serve", "check-config", "schema", "workload", "broker", "replay", "reference"]
+COMMANDS = ["demo", "serve", "check-config", "schema", "workload", "broker", "replay", "reference", "backtest",
+            "alerts", "status", "report", "explain"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
