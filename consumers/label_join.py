@@ -5,6 +5,12 @@ predictions too. Shadow deployments answer the same request with several model v
 pending event holds one prediction per version and its label joins each of them. Bounded by event
 time (`ttl_seconds`: what has waited longer is dropped and counted) and by count (`max_pending`
 per side, the oldest dropped first).
+
+Each side waits on the other side's clock: a prediction expires once the labels have reached its
+time plus the TTL, a label once the predictions have. Kafka orders records within a topic, not
+across topics, so a consumer may read a model's predictions hours of event time ahead of its labels;
+on one shared clock their predictions would expire before labels that were on time, and the pairs
+would depend on how the fetches happened to interleave.
 """
 
 from __future__ import annotations
@@ -55,7 +61,8 @@ class LabelJoin:
         # event_id -> [label, time, joined at least once]
         self._labels: OrderedDict[str, list] = OrderedDict()
         self._outcomes: deque[int] = deque(maxlen=COVERAGE_WINDOW)   # 1: labelled in time, 0: expired unlabelled
-        self._now: datetime | None = None
+        self._predicted_to: datetime | None = None   # the latest prediction's event time
+        self._labelled_to: datetime | None = None    # the latest label's event time
 
     def add_predictions(self, event_ids: Sequence[str], predictions: Sequence[Any], versions: Sequence[str],
                         times: Sequence[datetime], segments: Sequence[tuple | None]) -> tuple[list[Joined], list[Sibling]]:
@@ -72,7 +79,7 @@ class LabelJoin:
             siblings += [Sibling(row, version, other, same(prediction, p[0]))
                          for other, p in pending.items() if other != version]
             pending[version] = (prediction, at, segment)
-        self._advance(times)
+        self._predicted_to = _latest(self._predicted_to, times)
         return joined, siblings
 
     def add_labels(self, event_ids: Sequence[str], labels: Sequence[Any],
@@ -86,18 +93,19 @@ class LabelJoin:
             for version, (prediction, predicted_at, segment) in pending.items():
                 joined.append(Joined(row, event_id, version, prediction, label, predicted_at, at, segment))
                 self._outcomes.append(1)
-        self._advance(times)
+        self._labelled_to = _latest(self._labelled_to, times)
         return joined
 
     def expire(self) -> Expired:
         """Drop what has waited longer than the TTL, or beyond the count bound; count what it means."""
         unlabelled = orphaned = 0
-        cutoff = self._now - self.ttl if self._now is not None else None
+        cutoff = self._labelled_to - self.ttl if self._labelled_to is not None else None
         while self._predictions and (len(self._predictions) > self.max_pending or (
                 cutoff is not None and min(p[1] for p in next(iter(self._predictions.values())).values()) < cutoff)):
             _, pending = self._predictions.popitem(last=False)
             unlabelled += len(pending)
             self._outcomes.extend([0] * len(pending))
+        cutoff = self._predicted_to - self.ttl if self._predicted_to is not None else None
         while self._labels and (len(self._labels) > self.max_pending or (
                 cutoff is not None and next(iter(self._labels.values()))[1] < cutoff)):
             _, (_, _, was_joined) = self._labels.popitem(last=False)
@@ -114,20 +122,23 @@ class LabelJoin:
         """(events whose predictions await a label, labels awaiting a prediction)."""
         return len(self._predictions), len(self._labels)
 
-    def _advance(self, times: Sequence[datetime]) -> None:
-        if len(times):
-            latest = max(times)
-            self._now = latest if self._now is None else max(self._now, latest)
-
     def state(self) -> dict[str, Any]:
         return {"predictions": list(self._predictions.items()), "labels": list(self._labels.items()),
-                "outcomes": list(self._outcomes), "now": self._now}
+                "outcomes": list(self._outcomes), "predicted_to": self._predicted_to,
+                "labelled_to": self._labelled_to}
 
     def load(self, state: dict[str, Any]) -> None:
         self._predictions = OrderedDict(state["predictions"])
         self._labels = OrderedDict(state["labels"])
         self._outcomes = deque(state["outcomes"], maxlen=COVERAGE_WINDOW)
-        self._now = state["now"]
+        self._predicted_to, self._labelled_to = state["predicted_to"], state["labelled_to"]
+
+
+def _latest(clock: datetime | None, times: Sequence[datetime]) -> datetime | None:
+    if not len(times):
+        return clock
+    latest = max(times)
+    return latest if clock is None else max(clock, latest)
 
 
 def same(a: Any, b: Any) -> bool:

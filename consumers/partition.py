@@ -16,7 +16,7 @@ from stream.metrics import ServiceMetrics
 
 from .model_monitor import ModelMonitor
 
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 
 
 @dataclass

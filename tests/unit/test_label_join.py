@@ -38,10 +38,35 @@ def test_what_waits_longer_than_the_ttl_is_dropped_and_counted():
     join = LabelJoin(ttl_seconds=60)
     join.add_predictions(["a", "b"], ["y", "y"], ["v", "v"], at(0, 30), [None, None])
     join.add_labels(["orphan"], ["y"], at(5))
-    join.add_labels(["b"], ["y"], at(70))          # now = 70: a and the orphan label are past their TTL
+    join.add_labels(["b"], ["y"], at(70))          # the labels reached 70: a is past its TTL
+    join.add_predictions(["c"], ["y"], ["v"], at(66), [None])   # the predictions reached 66: so is the orphan
     expired = join.expire()
     assert (expired.unlabelled, expired.orphaned) == (1, 1)
-    assert join.coverage == 0.5 and join.pending == (0, 0)
+    assert join.coverage == 0.5 and join.pending == (1, 0)
+
+
+def test_predictions_read_far_ahead_of_their_labels_wait_for_the_labels_clock():
+    """A consumer may read a day of predictions before the labels an hour behind them: each prediction
+    still waits until the labels have passed its time plus the TTL, so the pairs do not depend on how
+    the two topics' fetches interleaved."""
+    def pairs(chunk: int) -> tuple[list[str], int]:
+        join, joined, unlabelled = LabelJoin(ttl_seconds=7200), [], 0
+        ids = [f"r{i}" for i in range(400)]
+        times = at(*(600 * i for i in range(400)))            # a prediction every 10 minutes
+        label_times = [t + timedelta(hours=1) for t in times]
+        for start in range(0, 400, chunk):                   # predictions `chunk` ahead of the labels
+            join.add_predictions(ids[start:start + chunk], ["y"] * chunk, ["v"] * chunk,
+                                 times[start:start + chunk], [None] * chunk)
+            unlabelled += join.expire().unlabelled
+            kept = [i for i in range(start, start + chunk) if i % 4]   # every fourth label never comes
+            joined += [j.event_id for j in join.add_labels([ids[i] for i in kept], ["y"] * len(kept),
+                                                           [label_times[i] for i in kept])]
+            unlabelled += join.expire().unlabelled
+        return joined, unlabelled
+
+    interleaved, ahead = pairs(1), pairs(200)
+    assert len(interleaved[0]) == 300 and interleaved[1] == 99   # the last missing label has not expired yet
+    assert ahead == interleaved
 
 
 def test_each_side_is_bounded_and_the_oldest_go_first():
