@@ -50,6 +50,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import river  # noqa: E402
 from river.drift import ADWIN  # noqa: E402
+from _machine import cpu_name  # noqa: E402  (benchmarks/, the folder of this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -276,7 +277,7 @@ def build_report(args, rows, sizes, events, best, profiles, load_before, elapsed
     lines = [
         "# Backtest throughput",
         "",
-        f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {_cpu_name()}, "
+        f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {cpu_name()}, "
         f"{os.cpu_count()} cores (one used: OMP/OpenBLAS and Arrow threads set to 1), Python "
         f"{platform.python_version()}, numpy {np.__version__}, River {river.__version__}, "
         f"pyarrow {pa.__version__}; load average {load_before[0]:.2f} at the start, "
@@ -387,16 +388,6 @@ def _relative(path: str) -> str:
         return str(Path(os.path.abspath(path)).relative_to(ROOT))
     except ValueError:
         return path
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

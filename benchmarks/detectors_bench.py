@@ -38,6 +38,7 @@ import numpy as np
 import river
 from river import drift as river_drift
 from river.drift import binary as river_binary
+from _machine import cpu_name  # benchmarks/, the folder of this script
 
 import detectors
 
@@ -544,7 +545,7 @@ def build_report(results, speed, shaped, starts, opts, elapsed, n_pre, n_post) -
     lines = [
         "# Detector benchmark",
         "",
-        f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {_cpu_name()}, "
+        f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {cpu_name()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}, "
         f"River {river.__version__}; mode {'--quick' if opts.quick else 'default'}, "
         f"{opts.workers} worker processes, {elapsed:.0f} s for the accuracy runs.",
@@ -676,16 +677,6 @@ def _goals(ctrl, chg, shaped, starts, results) -> list[str]:
     lines.append(f"- `prepare()` of the default ks configuration in a fresh process: {default['prepare']:.3f} s "
                  f"(plus {default['import']:.2f} s to import detectors); goal well under 0.5 s.")
     return lines
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 import kafka.errors as kafka_errors
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -148,3 +148,15 @@ def ensure_topics(kafka: KafkaConfig, topics: TopicsConfig, timeout_s: float = 3
             time.sleep(0.2)
     finally:
         admin.close()
+
+
+def topic_partitions(consumer: KafkaConsumer, topic: str, deadline: float) -> list[TopicPartition] | None:
+    """The partitions of a topic, once the consumer's metadata has them; None if the topic does not exist
+    by `deadline` (time.monotonic()): the caller says which setting names it."""
+    while True:
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return [TopicPartition(topic, p) for p in sorted(found)]
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.2)

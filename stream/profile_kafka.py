@@ -22,7 +22,7 @@ from kafka.errors import KafkaError, MessageSizeTooLargeError
 from .codec import BatchDecoder
 from .config import Config, ModelConfig
 from .events import FeatureEvent, PredictionEvent
-from .kafka_clients import make_consumer, make_producer
+from .kafka_clients import make_consumer, make_producer, topic_partitions
 from .profile import ProfileError, ProfileSource, ReferenceProfile
 from .profile_build import DEFAULT_SAMPLE, ProfileBuilder
 
@@ -168,14 +168,11 @@ def build_from_topics(config: Config, model: ModelConfig, since: datetime, until
 
 
 def _partitions(reader, topic: str, deadline: float, setting: str) -> list[TopicPartition]:
-    while True:
-        found = reader.partitions_for_topic(topic)
-        if found:
-            return [TopicPartition(topic, p) for p in sorted(found)]
-        if time.monotonic() > deadline:
-            raise ProfileError(f"topic {topic!r} does not exist: check {setting} in the configuration (and "
-                               "kafka.bootstrap_servers), or run the service once to create the topics")
-        time.sleep(0.2)
+    found = topic_partitions(reader, topic, deadline)
+    if found is None:
+        raise ProfileError(f"topic {topic!r} does not exist: check {setting} in the configuration (and "
+                           "kafka.bootstrap_servers), or run the service once to create the topics")
+    return found
 
 
 def _offsets(reader, tps: list[TopicPartition], since: datetime, until: datetime,

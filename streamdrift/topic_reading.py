@@ -14,7 +14,7 @@ from stream.codec import BatchDecoder
 from stream.config import Config
 from stream.errors import StreamdriftError
 from stream.events import EVENT_TYPES, DriftAlert, SignalStatus
-from stream.kafka_clients import make_admin, make_consumer
+from stream.kafka_clients import make_admin, make_consumer, topic_partitions
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +78,11 @@ def _read_topic(config: Config, topic: str, setting: str, timeout_s: float) -> I
 
 
 def _partitions(reader, topic: str, setting: str, deadline: float) -> list[TopicPartition]:
-    while True:
-        found = reader.partitions_for_topic(topic)
-        if found:
-            return [TopicPartition(topic, p) for p in sorted(found)]
-        if time.monotonic() > deadline:
-            raise ReadError(f"topic {topic!r} does not exist at the broker: check {setting} in the configuration "
-                            "(and kafka.bootstrap_servers)")
-        time.sleep(0.2)
+    found = topic_partitions(reader, topic, deadline)
+    if found is None:
+        raise ReadError(f"topic {topic!r} does not exist at the broker: check {setting} in the configuration "
+                        "(and kafka.bootstrap_servers)")
+    return found
 
 
 class PartitionReader:

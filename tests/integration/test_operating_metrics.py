@@ -104,6 +104,6 @@ def test_an_instance_stops_reporting_what_a_rebalance_took_from_it(kafka_bootstr
             assert reported(first) == mine and statistics(first) == mine   # the others' gauges are gone
             held = first._consumer.assignment()
             assert {TopicPartition(t, p) for t, p in lag_samples(first)} <= held
-            counted = {s.labels["model"] for s in first.metrics.events.collect()[0].samples
-                       if s.name.endswith("_total") and s.value > 0}
-            assert counted == set(models)   # counters keep what this instance processed
+            processed = {s.labels["model"] for s in first.metrics.events.collect()[0].samples
+                         if s.name.endswith("_total") and s.value > 0}
+            assert processed == set(models)   # counters keep what this instance processed
