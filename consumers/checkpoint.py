@@ -22,12 +22,12 @@ import time
 from collections.abc import Callable
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 from kafka.structs import OffsetAndMetadata
 
 from stream import kafka_compat
 from stream.config import Config
-from stream.kafka_clients import make_consumer
+from stream.kafka_clients import STATE_MAX_BYTES, make_consumer, make_producer
 from stream.metrics import ServiceMetrics
 
 from .partition import Snapshot
@@ -39,10 +39,9 @@ log = logging.getLogger(__name__)
 class Checkpointer:
     """Owns the producer (rebuilt when a transaction error leaves it unusable) and the commit protocol."""
 
-    def __init__(self, config: Config, new_producer: Callable[[], KafkaProducer], consumer: KafkaConsumer,
-                 metrics: ServiceMetrics, stopping: Callable[[], bool] = lambda: False):
+    def __init__(self, config: Config, consumer: KafkaConsumer | None, metrics: ServiceMetrics,
+                 stopping: Callable[[], bool] = lambda: False):
         self.config = config
-        self._new_producer = new_producer
         self.consumer = consumer
         self.metrics = metrics
         self.transactional = config.consumer.delivery == "exactly_once"
@@ -52,6 +51,13 @@ class Checkpointer:
         self._committed: dict[int, Snapshot] = {}   # partition -> last snapshot known to be durable
         self.stopping: Callable[[], bool] = stopping
         self.producer = self._start_producer()
+
+    def _new_producer(self) -> KafkaProducer:
+        cfg = self.config.consumer
+        txn = ({"transactional_id": f"streamdrift-{cfg.group_id}-{cfg.instance_id}",
+                "transaction_timeout_ms": cfg.transaction_timeout_ms} if self.transactional else {})
+        # A partition's snapshot is one record: allow what the state topic allows.
+        return make_producer(self.config.kafka, max_request_size=STATE_MAX_BYTES, **txn)
 
     def _start_producer(self) -> KafkaProducer:
         producer = self._new_producer()
@@ -125,6 +131,10 @@ class Checkpointer:
             self.metrics.checkpoint_failures.inc()
             log.warning("checkpoint failed (%s)%s", exc, ": aborting the transaction" if self.transactional else
                         "; will retry at the next one")
+            if isinstance(exc, MessageSizeTooLargeError):
+                log.error("a partition's snapshot is over the state topic's record limit (%d MB here): lower "
+                          "labels.max_pending of models whose labels are late or absent, or spread the models "
+                          "over more partitions (topics.partitions)", STATE_MAX_BYTES // 2**20)
             self.abort()
             return False
         self._committed.update({snap.partition: snap for snap in snapshots})

@@ -8,6 +8,7 @@ snapshot is the checkpoint: restoring it and reading on from its positions is ex
 from __future__ import annotations
 
 import pickle
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,12 +31,17 @@ class Snapshot:
 
     def encode(self) -> bytes:
         # Pickle: the state topic is written only by streamdrift itself; never point it at foreign data.
-        return pickle.dumps({"format": SNAPSHOT_FORMAT, **self.__dict__}, protocol=5)
+        # zlib at its fastest level: pending predictions' event ids and detectors' references shrink a
+        # few times, and a partition's whole snapshot must fit one record of the state topic.
+        return zlib.compress(pickle.dumps({"format": SNAPSHOT_FORMAT, **self.__dict__}, protocol=5), 1)
 
     @classmethod
     def decode(cls, blob: bytes) -> Snapshot | None:
         """None for a snapshot of another format: its partition starts afresh from the committed offsets."""
-        payload = pickle.loads(blob)
+        try:
+            payload = pickle.loads(zlib.decompress(blob))
+        except zlib.error:   # an uncompressed snapshot of an earlier format
+            return None
         if payload.pop("format", None) != SNAPSHOT_FORMAT:
             return None
         payload.pop("written_at", None)

@@ -17,7 +17,7 @@ import detectors
 from stream.codec import encode
 from stream.config import Config
 from stream.events import DriftAlert
-from stream.kafka_clients import ensure_topics, make_consumer, make_producer
+from stream.kafka_clients import ensure_topics, make_consumer
 from stream.metrics import ServiceMetrics
 from stream.profile_kafka import read_profiles
 
@@ -83,9 +83,6 @@ class MonitorService:
         ensure_topics(cfg.kafka, cfg.topics)   # first: refused credentials fail before any slow start-up work
         for detector in cfg.detector_configs():
             detectors.prepare(detector.kind, **detector.params)   # not inside the first batch
-        transactional = cfg.consumer.delivery == "exactly_once"
-        txn = ({"transactional_id": f"streamdrift-{cfg.consumer.group_id}-{cfg.consumer.instance_id}",
-                "transaction_timeout_ms": cfg.consumer.transaction_timeout_ms} if transactional else {})
         self._consumer = make_consumer(
             cfg.kafka,
             group_id=cfg.consumer.group_id,
@@ -100,8 +97,7 @@ class MonitorService:
             max_partition_fetch_bytes=max(1_048_576, cfg.consumer.max_message_bytes * 2),
         )
         self._await_partitions(cfg.topics.partitions)
-        self._checkpointer = Checkpointer(cfg, lambda: make_producer(cfg.kafka, **txn), self._consumer, self.metrics,
-                                          stopping=self._stop.is_set)
+        self._checkpointer = Checkpointer(cfg, self._consumer, self.metrics, stopping=self._stop.is_set)
         self._consumer.subscribe(list(self.router.roles), listener=_Rebalance(self))
 
     def _load_profiles(self) -> None:

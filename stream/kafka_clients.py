@@ -117,6 +117,11 @@ def make_admin(kafka: KafkaConfig, **extra: Any) -> KafkaAdminClient:
     return _connect(KafkaAdminClient, kafka, "admin client", **extra)
 
 
+# The largest record of the state topic: a partition's whole snapshot (compressed) is one record, and the
+# label join's pending predictions alone take ~16 bytes each (100,000 per model by default).
+STATE_MAX_BYTES = 16 * 1024 * 1024
+
+
 def ensure_topics(kafka: KafkaConfig, topics: TopicsConfig, timeout_s: float = 30.0) -> None:
     """Create the product's topics if missing; existing topics are left as they are."""
     data = [topics.features, topics.predictions, topics.labels]
@@ -127,7 +132,7 @@ def ensure_topics(kafka: KafkaConfig, topics: TopicsConfig, timeout_s: float = 3
         # Compacted: only the latest record per key is kept (snapshot per partition, profile per model,
         # state per signal).
         NewTopic(topics.state, topics.partitions, topics.replication_factor,
-                 topic_configs={"cleanup.policy": "compact"}),
+                 topic_configs={"cleanup.policy": "compact", "max.message.bytes": str(STATE_MAX_BYTES)}),
         NewTopic(topics.references, 1, topics.replication_factor, topic_configs={"cleanup.policy": "compact"}),
         NewTopic(topics.status, 1, topics.replication_factor, topic_configs={"cleanup.policy": "compact"}),
     ]

@@ -1,0 +1,49 @@
+"""A partition's snapshot is one record of the state topic: one of several megabytes (a model whose labels
+are late holds many pending predictions) must commit and restore, not fail every checkpoint."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from consumers.checkpoint import Checkpointer, read_snapshots
+from consumers.partition import Snapshot
+from stream.kafka_clients import STATE_MAX_BYTES, ensure_topics
+from stream.metrics import ServiceMetrics
+from tests.integration.helpers import make_config
+
+pytestmark = pytest.mark.integration
+
+
+def checkpointer_for(bootstrap: str, unique: str) -> tuple[Checkpointer, object]:
+    config = make_config(bootstrap, unique, [{"model_id": "m", "features": [{"name": "x"}]}])
+    ensure_topics(config.kafka, config.topics)
+    return Checkpointer(config, None, ServiceMetrics(CollectorRegistry())), config
+
+
+def test_a_snapshot_of_several_megabytes_commits_and_restores(kafka_bootstrap, unique):
+    checkpointer, config = checkpointer_for(kafka_bootstrap, unique)
+    blob = os.urandom(6_000_000)   # incompressible: the record is as large as the state
+    snapshot = Snapshot(group=config.consumer.group_id, partition=1, offsets={}, models={"m": {"state": blob}})
+    try:
+        assert len(snapshot.encode()) > 5 * 1_048_576   # five times Kafka's default record limit
+        assert checkpointer.commit([snapshot])
+    finally:
+        checkpointer.close()
+    restored = read_snapshots(config, {1})
+    assert restored[1].models["m"]["state"] == blob
+
+
+def test_a_snapshot_over_the_limit_fails_its_checkpoint_and_says_how_to_fix_it(kafka_bootstrap, unique, caplog):
+    checkpointer, config = checkpointer_for(kafka_bootstrap, unique)
+    snapshot = Snapshot(group=config.consumer.group_id, partition=0, offsets={},
+                        models={"m": {"state": os.urandom(STATE_MAX_BYTES + 1)}})
+    try:
+        assert not checkpointer.commit([snapshot])
+    finally:
+        checkpointer.close()
+    assert checkpointer.metrics.checkpoint_failures._value.get() == 1
+    assert "labels.max_pending" in caplog.text
+    assert read_snapshots(config, {0}) == {}
