@@ -22,7 +22,7 @@ from .dead_letter import DeadLetter
 from .partition import PartitionState, Snapshot
 
 
-MAX_HELD = 50_000   # labels held per partition while its predictions catch up
+MAX_HELD = 50_000   # labels held per partition while its predictions and features catch up
 
 
 class Record(NamedTuple):
@@ -85,15 +85,15 @@ class Router:
 
     # -- one batch --------------------------------------------------------------------------------
     def route(self, batch: Mapping[Any, Sequence[Any]],
-              predictions_read: Callable[[int], bool] = lambda partition: True) -> Routed:
+              upstream_read: Callable[[int], bool] = lambda partition: True) -> Routed:
         """Records per (topic, partition), each list in offset order, as a consumer's poll returns them.
 
-        Labels are processed in event time behind their partition's predictions: a label later than
-        every prediction processed so far waits (held, its offset not yet a position) until the
-        predictions catch up, or until `predictions_read(partition)` says none are left to read. So a
-        label always meets an already processed prediction, whatever order the topics were fetched in,
-        and any run over the same records joins the same pairs at the same points (Kafka Streams aligns
-        co-partitioned inputs by timestamp the same way).
+        Labels are processed in event time behind their partition's predictions and features: a label
+        later than what either has processed so far waits (held, its offset not yet a position) until
+        they catch up, or until `upstream_read(partition)` says neither has records left to read. So a
+        label always meets an already processed prediction (and the features a challenger learns from),
+        whatever order the topics were fetched in, and any run over the same records joins the same
+        pairs at the same points (Kafka Streams aligns co-partitioned inputs by timestamp the same way).
         """
         started = time.perf_counter()
         out = Routed()
@@ -105,7 +105,7 @@ class Router:
             out.records += len(records)
             if self.roles[topic] == "labels":
                 records = self._labels_due(state, topic, self._held.pop((topic, partition), []) + records,
-                                           predictions_read(partition))
+                                           upstream_read(partition))
             if not records:
                 continue
             self._route_partition(state, topic, records, out)
@@ -135,16 +135,22 @@ class Router:
         order = {role: i for i, role in enumerate(DATA_ROLES)}
         return sorted(chunks.items(), key=lambda kv: (order[self.roles[kv[0][0]]], kv[0]))
 
-    def _labels_due(self, state: PartitionState, topic: str, records: list, predictions_read: bool) -> list:
-        """The labels that may be processed now; the rest are held, from the first one later than every
-        prediction processed on the partition (unless no prediction is left to read).
+    def _labels_due(self, state: PartitionState, topic: str, records: list, upstream_read: bool) -> list:
+        """The labels that may be processed now; the rest are held, from the first one later than what
+        the partition's predictions or features have processed (unless neither has records left to read).
+        Until a prediction is processed every label waits; features hold labels back once some were
+        processed (a model may publish none, or only inline with its predictions).
 
         Held labels stay in memory (pausing the partition instead can leave kafka-python 3.0 never
         fetching it again); past MAX_HELD a partition's oldest are processed anyway, out of order.
         """
-        if predictions_read or not records:
+        if upstream_read or not records:
             return records
-        watermark = state.event_times.get(self.config.topics.predictions)
+        topics = self.config.topics
+        watermark = state.event_times.get(topics.predictions)   # None: no prediction processed, all wait
+        features = state.event_times.get(topics.features)
+        if watermark is not None and features is not None:
+            watermark = min(watermark, features)
         times = self._decoders["labels"].times([r.value for r in records])
         cut = next((i for i, t in enumerate(times) if t is not None and (watermark is None or t > watermark)),
                    len(records))
@@ -158,7 +164,7 @@ class Router:
         return bool(self._held)
 
     def held(self, topic: str, partition: int) -> int:
-        """Labels held back on a partition, waiting for its predictions."""
+        """Labels held back on a partition, waiting for its predictions and features."""
         return len(self._held.get((topic, partition), ()))
 
     def _route_partition(self, state: PartitionState, topic: str, records: Sequence[Any], out: Routed) -> None:

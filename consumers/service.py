@@ -129,7 +129,7 @@ class MonitorService:
                 records = self._consumer.poll(timeout_ms=self.config.consumer.poll_timeout_ms,
                                               max_records=self.config.consumer.max_poll_records)
                 if records or self.router.holding:
-                    routed = self.router.route(records, self._predictions_read)
+                    routed = self.router.route(records, self._upstream_read)
                     self.handle(routed)
                     self._measure_latency(records, routed)
                 if time.monotonic() - self._lag_at >= LAG_EVERY_S:
@@ -195,8 +195,11 @@ class MonitorService:
         self.metrics.forget_models(self._released_models - held)
         self._released_models.clear()
 
-    def _predictions_read(self, partition: int) -> bool:
-        return not self._unread(TopicPartition(self.config.topics.predictions, partition))
+    def _upstream_read(self, partition: int) -> bool:
+        """Whether the partition's predictions and features have no record left to read (labels wait on them)."""
+        topics = self.config.topics
+        return not (self._unread(TopicPartition(topics.predictions, partition))
+                    or self._unread(TopicPartition(topics.features, partition)))
 
     def _unread(self, tp: TopicPartition) -> bool:
         """Whether tp may hold records the consumer has not returned yet: unknown counts as yes (before

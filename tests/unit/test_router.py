@@ -122,3 +122,57 @@ def test_a_partition_taken_on_without_a_snapshot_remembers_where_it_began():
     assert state.starts == {TOPICS.features: 100} and state.positions == {TOPICS.features: 300}
     r.adopt(0, None)   # a rewind with no snapshot yet goes back to where processing began
     assert r.partitions[0].starts == {TOPICS.features: 100} and r.partitions[0].positions == {}
+
+
+# -- labels wait for their predictions and features ---------------------------------------------------
+def unread(partition: int) -> bool:
+    """The consumer still has predictions and features of the partition to return."""
+    return False
+
+
+def pending_and_positions(r: Router) -> tuple[tuple[int, int], dict[str, int]]:
+    state = r.partitions[0]
+    return state.monitors["m"].join.pending, dict(state.positions)
+
+
+def test_labels_fetched_before_their_predictions_are_held_until_the_predictions_catch_up():
+    records = stream_records(n=300)
+    r = router()
+    r.route({(TOPICS.labels, 0): records[TOPICS.labels]}, unread)
+    assert r.held(TOPICS.labels, 0) == 300 and r.holding
+    assert TOPICS.labels not in r.partitions[0].positions, "a held label's offset is not a position yet"
+    r.route({(TOPICS.features, 0): records[TOPICS.features][:200],
+             (TOPICS.predictions, 0): records[TOPICS.predictions][:200]}, unread)
+    assert r.held(TOPICS.labels, 0) == 100                      # labels up to the 200th event time went
+    (waiting_predictions, waiting_labels), positions = pending_and_positions(r)
+    assert (waiting_predictions, waiting_labels) == (0, 0)      # each met its prediction: none waits
+    assert positions[TOPICS.labels] == 200
+    r.route({(TOPICS.features, 0): records[TOPICS.features][200:],
+             (TOPICS.predictions, 0): records[TOPICS.predictions][200:]}, lambda partition: True)
+    assert not r.holding and pending_and_positions(r)[1][TOPICS.labels] == 300
+
+
+def test_labels_also_wait_for_lagging_features():
+    records = stream_records(n=300)
+    r = router()
+    r.route({(TOPICS.features, 0): records[TOPICS.features][:50],
+             (TOPICS.predictions, 0): records[TOPICS.predictions],
+             (TOPICS.labels, 0): records[TOPICS.labels]}, unread)
+    assert r.held(TOPICS.labels, 0) == 250, "labels later than the features processed wait"
+    r.route({(TOPICS.features, 0): records[TOPICS.features][50:]}, unread)
+    assert not r.holding
+
+
+def test_without_anything_left_to_read_labels_are_not_held():
+    records = stream_records(n=100)
+    r = router()
+    r.route({(TOPICS.labels, 0): records[TOPICS.labels]})   # default: upstream read
+    assert not r.holding
+    assert pending_and_positions(r)[0] == (0, 100)   # orphan labels wait in the join for predictions instead
+
+
+def test_features_alone_do_not_release_labels_before_any_prediction_is_processed():
+    records = stream_records(n=100)
+    r = router()
+    r.route({(TOPICS.features, 0): records[TOPICS.features], (TOPICS.labels, 0): records[TOPICS.labels]}, unread)
+    assert r.held(TOPICS.labels, 0) == 100
