@@ -51,6 +51,13 @@ def _leftovers(tag: str, folders_before: set[Path]) -> tuple[list[str], list[str
     return left, running
 
 
+def started_by_this_session() -> tuple[set[str], set[int]]:
+    """Broker folders not in use by another session's broker, and the pids of live processes this session
+    started: what a test compares before and after to show it left nothing, with other sessions running."""
+    left, running = _leftovers(os.environ[SESSION_TAG], set())
+    return set(left), {int(line.split(" ", 1)[0]) for line in running}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def leaves_nothing_behind():
     """Set up first, torn down last: the session must end with no broker folder or process it started."""
