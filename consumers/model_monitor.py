@@ -21,6 +21,11 @@ from .label_join import Joined, LabelJoin, Sibling, same
 from .paired import PairedComparison
 from .performance import ClassificationPerformance, RegressionPerformance, residuals
 from .quality import QUALITY_WINDOW, QualityMonitor
+from .river_challenger import KIND as CHALLENGER
+from .river_challenger import Challenger
+from .river_domain import KIND as DOMAIN_CLASSIFIER
+from .river_domain import DomainClassifier
+from .river_signal import ModelSignal
 from .scoped import ScopedSignals
 from .signal import SignalMonitor
 from .top_k import TopK
@@ -63,6 +68,8 @@ class ModelMonitor:
             self.errors = ScopedSignals(lambda scope: SignalMonitor(
                 mid, "error_rate" if pred.type == "categorical" else "residual", "concept_drift",
                 pred.error_detector_configs, metrics, policy, f"errors of {mid} (labels vs predictions)", scope))
+        self.joint = self._joint_signal()
+        self.challenger = self._challenger_signal()
         self.performance: dict[str, ClassificationPerformance | RegressionPerformance] = {}
         self.comparisons: dict[str, PairedComparison] = {}       # "version=v2" or "shadow:version=v2"
         self._compared_since: dict[str, Any] = {}                 # where each comparison's first pair came from
@@ -81,9 +88,29 @@ class ModelMonitor:
     def signals(self) -> list[SignalMonitor]:
         """Every signal watched, in every scope."""
         out = list(self.features.values())
+        out += [s for s in (self.joint, self.challenger) if s is not None]
         if self.config.prediction is not None:
             out += [*self.predictions.monitors.values(), *self.errors.monitors.values()]
         return out
+
+    def _joint_signal(self) -> ModelSignal | None:
+        """The domain classifier over the numeric features, when the model's config asks for it."""
+        settings = self.config.river.domain_classifier
+        if settings is None:
+            return None
+        mid = self.config.model_id
+        return ModelSignal(mid, "joint_distribution", "data_drift", DOMAIN_CLASSIFIER,
+                           DomainClassifier(settings, self._numeric), self.metrics, self.policy,
+                           f"joint distribution of the numeric features of {mid}")
+
+    def _challenger_signal(self) -> ModelSignal | None:
+        """The live challenger, when the model's config asks for it."""
+        settings = self.config.river.challenger
+        if settings is None:
+            return None
+        mid = self.config.model_id
+        return ModelSignal(mid, "challenger", "performance", CHALLENGER, Challenger(settings, self.config.features),
+                           self.metrics, self.policy, f"production model of {mid}")
 
     # -- references -------------------------------------------------------------------------------
     def _training_profiles(self, profiles: dict) -> dict:
@@ -108,6 +135,8 @@ class ModelMonitor:
 
     # -- features -------------------------------------------------------------------------------
     def observe_features(self, events: Sequence[FeatureEvent | PredictionEvent], batch: Batch) -> Outputs:
+        if self.challenger is not None:
+            self.challenger.detectors[CHALLENGER].remember(events)
         dicts = [e.features or {} for e in events]
         matrix = numeric_matrix(dicts, self._numeric)
         alerts: list[DriftAlert] = []
@@ -125,6 +154,8 @@ class ModelMonitor:
             if feature.type == "categorical":
                 self._count_unseen(feature.name, signal)
             alerts += self._quality_alerts(feature, column, batch)
+        if self.joint is not None:
+            self._extend(alerts, statuses, self.joint.observe(matrix, np.arange(len(matrix)), batch))
         return alerts, statuses
 
     def _count_quality(self, name: str, column: Column) -> None:
@@ -268,7 +299,20 @@ class ModelMonitor:
                           [joined[i] for i in chosen], scope_of)
         if correct is not None:
             self._extend(alerts, statuses, self._compare(joined, correct, batch))
+        if self.challenger is not None:
+            self._extend(alerts, statuses, self._challenge(joined, batch))
         return alerts, statuses
+
+    def _challenge(self, joined: list[Joined], batch: Batch) -> Outputs:
+        """The live challenger learns from the champion's labelled events; its error beside production's."""
+        challenger = self.challenger.detectors[CHALLENGER]
+        outcomes, rows = challenger.join(joined, self.versions.champion)
+        outputs = self.challenger.observe(outcomes, rows, batch)
+        production, mine = challenger.error_rates
+        if not np.isnan(production):
+            self.metrics.performance.labels(self.config.model_id, "all", "production_error_rate").set(production)
+            self.metrics.performance.labels(self.config.model_id, "all", "challenger_error_rate").set(mine)
+        return outputs
 
     def _perform(self, scopes: np.ndarray, predictions: list, labels: list, joined: list[Joined], scope_of) -> None:
         mid = self.config.model_id
@@ -408,6 +452,10 @@ class ModelMonitor:
             "compared_with": self._compared_with,
             "agreement": {k: list(v) for k, v in self._agreement.items()},
         }
+        if self.joint is not None:
+            state["joint"] = self.joint.state_dict()
+        if self.challenger is not None:
+            state["challenger"] = self.challenger.state_dict()
         if self.config.prediction is not None:
             state["predictions"] = self.predictions.state()
             state["errors"] = self.errors.state()
@@ -425,6 +473,10 @@ class ModelMonitor:
         for key, quality_state in state["quality"].items():
             if key in self.quality:
                 self.quality[key].load(quality_state)
+        if self.joint is not None and "joint" in state:
+            self.joint.load(state["joint"])
+        if self.challenger is not None and "challenger" in state:
+            self.challenger.load(state["challenger"])
         self.cooldown.load(state["cooldown"])
         self.join.load(state["join"])
         self.versions.load(state["versions"])

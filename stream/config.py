@@ -194,6 +194,59 @@ class PerformanceConfig(_Frozen):
     max_classes: int = Field(50, ge=2, le=1_000)
 
 
+class DomainClassifierConfig(_Frozen):
+    """Multivariate drift: an online River logistic regression tells reference events from current ones."""
+
+    # The first this-many events (with a numeric feature) are the reference; after a drift, the next ones.
+    reference_events: int = Field(2_000, ge=100, le=50_000)
+    # Share of the events the classifier scores and learns from (a seeded draw per event): its cost.
+    sample_rate: float = Field(0.05, gt=0, le=1)
+    # Scored pairs (a current event against a held-out reference event) per test window.
+    window_pairs: int = Field(250, ge=20, le=100_000)
+    # Mean number of events between false alarms on a stable stream (as the ks detector's arl).
+    arl: float = Field(1e7, ge=1e3, le=1e12)
+    learning_rate: float = Field(0.05, gt=0, le=10)
+    # Products of every pair of numeric features (and squares) as inputs: a change in how features move
+    # together (a flipped correlation) is a change in their product's mean, which a linear model sees.
+    pairwise: bool = True
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _window_can_alarm_rarely(self) -> DomainClassifierConfig:
+        events_per_window = self.window_pairs / self.sample_rate
+        if events_per_window / self.arl > 0.05:
+            raise ValueError(f"a test window spans about {events_per_window:.0f} events, so arl {self.arl:g} "
+                             f"allows a false alarm in {events_per_window / self.arl:.0%} of windows: raise arl "
+                             f"to at least {events_per_window * 20:.0f}")
+        return self
+
+
+class ChallengerConfig(_Frozen):
+    """A River model learning prequentially from joined features and labels, its error beside production's."""
+
+    model: Literal["hoeffding_adaptive_tree", "adaptive_random_forest"] = "hoeffding_adaptive_tree"
+    # Alert when, over a window of this many labelled champion predictions, production's error rate
+    # exceeds the challenger's by `margin` or more (tumbling windows).
+    window_labels: int = Field(1_000, ge=50, le=1_000_000)
+    margin: float = Field(0.05, gt=0, lt=1)
+    # Share of events (chosen by a hash of event_id) whose features wait for their label and train it:
+    # a tree learns in about 200 us, so learning from every label would cost most of the throughput.
+    sample_rate: float = Field(0.05, gt=0, le=1)
+    # Feature rows waiting for their label; the oldest go first (they are in every snapshot).
+    max_pending: int = Field(10_000, ge=100, le=1_000_000)
+    # Memory cap of the River model (River's own estimate; the forest shares it among its trees): it bounds
+    # the snapshot too (measured in docs/river.md).
+    max_size_mb: float = Field(2.0, gt=0, le=100)
+    seed: int = Field(0, ge=0)
+
+
+class RiverConfig(_Frozen):
+    """Online River models of one monitored model, each opt-in."""
+
+    domain_classifier: DomainClassifierConfig | None = None
+    challenger: ChallengerConfig | None = None
+
+
 class ModelConfig(_Frozen):
     model_id: str = Field(min_length=1)
     features: tuple[FeatureConfig, ...] = ()
@@ -209,6 +262,18 @@ class ModelConfig(_Frozen):
     versions: VersionsConfig = VersionsConfig()
     labels: LabelsConfig = LabelsConfig()
     performance: PerformanceConfig = PerformanceConfig()
+    river: RiverConfig = RiverConfig()
+
+    @model_validator(mode="after")
+    def _river_models_have_their_inputs(self) -> ModelConfig:
+        if self.river.domain_classifier is not None and not any(f.type == "numeric" for f in self.features):
+            raise ValueError("river.domain_classifier learns from numeric features, and this model has none: "
+                             "add a numeric feature or remove river.domain_classifier")
+        if self.river.challenger is not None and (not self.features or self.prediction is None
+                                                  or self.prediction.type != "categorical"):
+            raise ValueError("river.challenger learns a classifier from features and labels: it needs features and "
+                             "a prediction section of type categorical")
+        return self
 
     @model_validator(mode="after")
     def _segments_need_predictions(self) -> ModelConfig:

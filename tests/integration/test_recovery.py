@@ -44,7 +44,13 @@ def event_log(models: list[str], n: int, seed: int) -> list[FeatureEvent]:
     return events
 
 
-PREDICTION = {"prediction": {"type": "categorical"}, "versions": {"champion": "v1"}, "segments": ["region"]}
+PREDICTION = {"prediction": {"type": "categorical"}, "versions": {"champion": "v1"}, "segments": ["region"],
+              # The River models' state (the domain classifier's model, reference and seeded draws; the
+              # challenger's tree and pending feature rows) rides in the same snapshots; sampled densely so
+              # that they work (the classifier alarms on x's shift) within this short log.
+              "river": {"domain_classifier": {"reference_events": 1000, "sample_rate": 0.5, "window_pairs": 200,
+                                              "arl": 1e5},
+                        "challenger": {"window_labels": 200, "sample_rate": 0.5}}}
 LABEL_LAG = 2_500   # a label follows its prediction this many events later (about a second of the paced log)
 
 
@@ -173,6 +179,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice(kafka_
     alerts = [DriftAlert.model_validate_json(r.value) for r in read_to_end(kafka_bootstrap, config.topics.alerts)]
     kinds = {(a.kind, a.scope) for a in alerts}
     assert {("data_drift", "all"), ("prediction_drift", "region=south"), ("performance", "version=v2")} <= kinds, kinds
+    assert any(a.signal == "joint_distribution" for a in alerts), "the domain classifier alarms too"
     assert all(count == n for (_, signal, _), count in expected_counts.items() if signal.startswith("feature:"))
     assert crashed_ids == expected_ids
     assert crashed_counts == expected_counts

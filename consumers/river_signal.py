@@ -1,0 +1,71 @@
+"""A signal whose one detector is an online model: the SignalMonitor lifecycle, with the model's own state and
+an alert that says what the model saw."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from typing import Any
+
+import numpy as np
+
+from stream.config import AlertPolicy
+from stream.events import DriftAlert, SignalStatus
+from stream.metrics import ServiceMetrics
+
+from .alerts import Batch, EventRef, build_alert
+from .signal import SignalMonitor
+
+log = logging.getLogger(__name__)
+
+
+class ModelSignal(SignalMonitor):
+    """`detector` follows the detector contract (update_many, statistic, threshold, alarm_statistic,
+    alarm_threshold, snapshot() -> a pickle of itself), and may say what it saw at an alarm:
+    `explanations[position]`, the rest of the alert's sentence after `what`."""
+
+    def __init__(self, model_id: str, signal: str, kind: str, name: str, detector: Any, metrics: ServiceMetrics,
+                 policy: AlertPolicy, what: str):
+        super().__init__(model_id, signal, kind, (), metrics, policy, what)
+        self.detectors = {name: detector}
+        self._first = {name: None}
+        self._latest: tuple[np.ndarray, Batch] | None = None
+
+    def observe(self, values: np.ndarray, rows: np.ndarray, batch: Batch) -> tuple[list[DriftAlert], list[SignalStatus]]:
+        self._latest = (rows, batch)
+        return super().observe(values, rows, batch)
+
+    def _explanation(self, name: str, at: EventRef) -> str | None:
+        rows, batch = self._latest
+        explanations = getattr(self.detectors[name], "explanations", {})
+        return next((text for p, text in explanations.items() if batch.ref(int(rows[p])).offset == at.offset), None)
+
+    def _start_drift(self, name: str, first: EventRef | None, at: EventRef, alerts: list, statuses: list) -> None:
+        det = self.detectors[name]
+        why = self._explanation(name, at)
+        alert = build_alert(model_id=self.model_id, kind=self.kind, signal=self.signal, detector=name,
+                            statistic=det.alarm_statistic, threshold=det.alarm_threshold, first=first or at, at=at,
+                            policy=self.policy, what=f"{self.what} {why or 'drifted'}",
+                            scope=self.scope)
+        self._state, self._since, self._cause, self._alert = "drifting", at, name, alert.alert_id
+        self.metrics.drift_active.labels(*self._labels()).set(1)
+        alerts.append(alert)
+        statuses.append(self._status("drifting", at, alert))
+
+    def load(self, state: dict[str, Any]) -> None:
+        """The model's state, unless its configuration changed since: then it starts afresh."""
+        super().load({**state, "detectors": {}})
+        for name, blob in state["detectors"].items():
+            if name not in self.detectors:
+                continue
+            restored = pickle.loads(blob)
+            if _setup(restored) != _setup(self.detectors[name]):
+                log.info("%s/%s: %s's configuration changed; it starts afresh", self.model_id, self.signal, name)
+                continue
+            self.detectors[name] = restored
+            self._first[name] = state["first"].get(name)
+
+
+def _setup(detector: Any) -> tuple:
+    """What a model was built from: its configuration and its inputs."""
+    return getattr(detector, "config", None), getattr(detector, "names", None)
