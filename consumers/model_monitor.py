@@ -21,6 +21,8 @@ from .label_join import Joined, LabelJoin, Sibling, same
 from .paired import PairedComparison
 from .performance import ClassificationPerformance, RegressionPerformance, residuals
 from .quality import QUALITY_WINDOW, QualityMonitor
+from .river_accuracy import KIND as CONFIDENCE
+from .river_accuracy import EstimatedAccuracy
 from .river_challenger import KIND as CHALLENGER
 from .river_challenger import Challenger
 from .river_domain import KIND as DOMAIN_CLASSIFIER
@@ -70,6 +72,7 @@ class ModelMonitor:
                 pred.error_detector_configs, metrics, policy, f"errors of {mid} (labels vs predictions)", scope))
         self.joint = self._joint_signal()
         self.challenger = self._challenger_signal()
+        self.estimate = self._estimate_signal()
         self.performance: dict[str, ClassificationPerformance | RegressionPerformance] = {}
         self.comparisons: dict[str, PairedComparison] = {}       # "version=v2" or "shadow:version=v2"
         self._compared_since: dict[str, Any] = {}                 # where each comparison's first pair came from
@@ -88,7 +91,7 @@ class ModelMonitor:
     def signals(self) -> list[SignalMonitor]:
         """Every signal watched, in every scope."""
         out = list(self.features.values())
-        out += [s for s in (self.joint, self.challenger) if s is not None]
+        out += [s for s in (self.joint, self.challenger, self.estimate) if s is not None]
         if self.config.prediction is not None:
             out += [*self.predictions.monitors.values(), *self.errors.monitors.values()]
         return out
@@ -111,6 +114,15 @@ class ModelMonitor:
         mid = self.config.model_id
         return ModelSignal(mid, "challenger", "performance", CHALLENGER, Challenger(settings, self.config.features),
                            self.metrics, self.policy, f"production model of {mid}")
+
+    def _estimate_signal(self) -> ModelSignal | None:
+        """The champion's accuracy estimated from its confidence, when the model's config asks for it."""
+        settings = self.config.river.estimated_accuracy
+        if settings is None:
+            return None
+        mid = self.config.model_id
+        return ModelSignal(mid, "estimated_accuracy", "performance", CONFIDENCE, EstimatedAccuracy(settings),
+                           self.metrics, self.policy, f"accuracy of {mid}")
 
     # -- references -------------------------------------------------------------------------------
     def _training_profiles(self, profiles: dict) -> dict:
@@ -158,6 +170,7 @@ class ModelMonitor:
             self._extend(alerts, statuses, self.joint.observe(matrix, np.arange(len(matrix)), batch))
         return alerts, statuses
 
+
     def _count_quality(self, name: str, column: Column) -> None:
         mid = self.config.model_id
         for counter, mask in ((self.metrics.missing, column.missing), (self.metrics.out_of_range, column.out_of_range),
@@ -202,6 +215,9 @@ class ModelMonitor:
         scopes = np.array(versions, dtype=object)
         for version in set(versions):
             self.metrics.version_events.labels(self.config.model_id, version).inc(versions.count(version))
+        if self.estimate is not None:
+            # Before the join: a label that came first calibrates with this prediction's score.
+            self._extend(alerts, statuses, self._estimate_accuracy(events, versions, by_champion, batch))
         raw = [e.prediction for e in events]
         column = self._prediction_column(raw)
         self._extend(alerts, statuses, self.predictions.observe(scopes[column.rows], column.values, column.rows, batch,
@@ -217,6 +233,32 @@ class ModelMonitor:
         joined, siblings = self.join.add_predictions([e.event_id for e in events], raw, versions, times, segments)
         self._agree(siblings)
         self._extend(alerts, statuses, self._score(joined, batch))
+        return alerts, statuses
+
+    def _estimate_accuracy(self, events: Sequence[PredictionEvent], versions: list[str], by_champion: list[bool],
+                           batch: Batch) -> Outputs:
+        """The champion's scores: their bins wait for their labels, and each window's accuracy is estimated."""
+        estimator = self.estimate.detectors[CONFIDENCE]
+        alerts: list[DriftAlert] = []
+        statuses: list[SignalStatus] = []
+        rows = [i for i, yes in enumerate(by_champion) if yes]
+        start = 0
+        while start < len(rows):
+            # A run of one champion: a new champion gets its own calibration, reference and window.
+            version = versions[rows[start]]
+            end = start
+            while end < len(rows) and versions[rows[end]] == version:
+                end += 1
+            if version != estimator.version:
+                estimator.restart(version)
+            run = np.asarray(rows[start:end], dtype=np.int64)
+            bins, usable = estimator.bins_of([events[i].score for i in run])
+            run = run[usable]
+            estimator.remember([events[i].event_id for i in run], bins)
+            self._extend(alerts, statuses, self.estimate.observe(bins, run, batch))
+            start = end
+        if not np.isnan(estimator.estimate):
+            self.metrics.estimated_accuracy.labels(self.config.model_id, estimator.version).set(estimator.estimate)
         return alerts, statuses
 
     def _prediction_column(self, raw: list) -> Column:
@@ -301,6 +343,8 @@ class ModelMonitor:
             self._extend(alerts, statuses, self._compare(joined, correct, batch))
         if self.challenger is not None:
             self._extend(alerts, statuses, self._challenge(joined, batch))
+        if self.estimate is not None:
+            self.estimate.detectors[CONFIDENCE].calibrate(joined)
         return alerts, statuses
 
     def _challenge(self, joined: list[Joined], batch: Batch) -> Outputs:
@@ -456,6 +500,8 @@ class ModelMonitor:
             state["joint"] = self.joint.state_dict()
         if self.challenger is not None:
             state["challenger"] = self.challenger.state_dict()
+        if self.estimate is not None:
+            state["estimate"] = self.estimate.state_dict()
         if self.config.prediction is not None:
             state["predictions"] = self.predictions.state()
             state["errors"] = self.errors.state()
@@ -477,6 +523,8 @@ class ModelMonitor:
             self.joint.load(state["joint"])
         if self.challenger is not None and "challenger" in state:
             self.challenger.load(state["challenger"])
+        if self.estimate is not None and "estimate" in state:
+            self.estimate.load(state["estimate"])
         self.cooldown.load(state["cooldown"])
         self.join.load(state["join"])
         self.versions.load(state["versions"])

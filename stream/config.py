@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
@@ -240,11 +241,39 @@ class ChallengerConfig(_Frozen):
     seed: int = Field(0, ge=0)
 
 
+class EstimatedAccuracyConfig(_Frozen):
+    """The champion's accuracy estimated from its confidence (each prediction's score), calibrated by the labels."""
+
+    # Predictions per tumbling window; the first window with a score is the reference.
+    window: int = Field(1_000, ge=100, le=1_000_000)
+    # Alert when a window's estimated accuracy is this far below the reference's.
+    margin: float = Field(0.05, gt=0, lt=1)
+    # Equal bins of the score in [0, 1], each calibrated by the labels of its predictions.
+    bins: int = Field(20, ge=2, le=200)
+    # Share of predictions (chosen by a hash of event_id) whose bin waits for its label to calibrate it.
+    sample_rate: float = Field(0.2, gt=0, le=1)
+    # Predictions waiting for their label; the oldest go first (they are in every snapshot): with labels
+    # L predictions late, sample_rate * L should stay below it.
+    max_pending: int = Field(20_000, ge=100, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _margin_above_the_noise(self) -> EstimatedAccuracyConfig:
+        # Two window means of values in [0, 1] differ by chance by at most 0.5 * sqrt(2 / window) (one sd):
+        # a margin under two of those would alarm on noise.
+        noise = 0.5 * math.sqrt(2 / self.window)
+        if self.margin < 2 * noise:
+            raise ValueError(f"margin {self.margin:g} is within the noise of two windows of {self.window} "
+                             f"predictions (up to {2 * noise:.3f}): raise margin, or raise window to at least "
+                             f"{math.ceil(2 / self.margin ** 2)}")
+        return self
+
+
 class RiverConfig(_Frozen):
     """Online River models of one monitored model, each opt-in."""
 
     domain_classifier: DomainClassifierConfig | None = None
     challenger: ChallengerConfig | None = None
+    estimated_accuracy: EstimatedAccuracyConfig | None = None
 
 
 class ModelConfig(_Frozen):
@@ -273,6 +302,10 @@ class ModelConfig(_Frozen):
                                                   or self.prediction.type != "categorical"):
             raise ValueError("river.challenger learns a classifier from features and labels: it needs features and "
                              "a prediction section of type categorical")
+        if self.river.estimated_accuracy is not None and (self.prediction is None
+                                                          or self.prediction.type != "categorical"):
+            raise ValueError("river.estimated_accuracy estimates how often predicted classes are right: it needs a "
+                             "prediction section of type categorical (and a score on each prediction)")
         return self
 
     @model_validator(mode="after")

@@ -107,6 +107,9 @@ class ServiceMetrics:
         self.label_coverage = gauge("label_coverage", "Share of expired predictions that got their label in time.",
                                     ("model",))
         self.accuracy = gauge("model_accuracy", "Rolling accuracy over joined labels.", ("model", "model_version"))
+        self.estimated_accuracy = gauge("estimated_accuracy", "Accuracy of the champion estimated from its confidence "
+                                        "over the latest window (river.estimated_accuracy), before labels arrive.",
+                                        ("model", "model_version"))
         self.performance = gauge("performance", "Rolling performance (accuracy, macro_f1, mae, rmse, ...) per scope.",
                                  ("model", "scope", "metric"))
         self.class_performance = gauge("class_performance", "Rolling precision, recall, f1 and support per class.",
