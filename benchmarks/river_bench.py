@@ -53,6 +53,7 @@ RIVER = {
     "domain_classifier": {"domain_classifier": {}},
     "challenger": {"challenger": {}},
     "challenger (forest)": {"challenger": {"model": "adaptive_random_forest"}},
+    "anomalies": {"anomalies": {}},
     "both": {"domain_classifier": {}, "challenger": {}},
 }
 
@@ -112,7 +113,7 @@ def sizes(router: Router) -> dict[str, int]:
     snapshot = router.snapshots()[0]
     state = snapshot.models["bench"]
     out = {"snapshot": len(snapshot.encode())}
-    for key in ("joint", "challenger"):
+    for key in ("joint", "challenger", "anomalies"):
         if key in state:
             out[key] = len(pickle.dumps(state[key], protocol=5))
     return out
@@ -147,13 +148,14 @@ def main() -> None:
         f"{args.rounds} rounds, interleaved. The default detectors run in every line; River models at their "
         "default settings. Sizes after the whole log.",
         "",
-        "| River models | events/s | ratio to off | snapshot bytes | domain classifier bytes | challenger bytes |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| River models | events/s | ratio to off | snapshot bytes | domain classifier bytes | challenger bytes "
+        "| anomalies bytes |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name in RIVER:
         s = measured[name]
         lines.append(f"| {name} | {best[name]:,.0f} | {best[name] / best['off']:.2f} | {s['snapshot']:,} | "
-                     f"{s.get('joint', 0):,} | {s.get('challenger', 0):,} |")
+                     f"{s.get('joint', 0):,} | {s.get('challenger', 0):,} | {s.get('anomalies', 0):,} |")
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -22,6 +22,8 @@ from .paired import PairedComparison
 from .performance import ClassificationPerformance, RegressionPerformance, residuals
 from .quality import QUALITY_WINDOW, QualityMonitor
 from .river_accuracy import KIND as CONFIDENCE
+from .river_anomaly import KIND as HALF_SPACE_TREES
+from .river_anomaly import AnomalyScore
 from .river_accuracy import EstimatedAccuracy
 from .river_challenger import KIND as CHALLENGER
 from .river_challenger import Challenger
@@ -71,6 +73,7 @@ class ModelMonitor:
                 mid, "error_rate" if pred.type == "categorical" else "residual", "concept_drift",
                 pred.error_detector_configs, metrics, policy, f"errors of {mid} (labels vs predictions)", scope))
         self.joint = self._joint_signal()
+        self.anomalies = self._anomaly_signal()
         self.challenger = self._challenger_signal()
         self.estimate = self._estimate_signal()
         self.performance: dict[str, ClassificationPerformance | RegressionPerformance] = {}
@@ -91,7 +94,7 @@ class ModelMonitor:
     def signals(self) -> list[SignalMonitor]:
         """Every signal watched, in every scope."""
         out = list(self.features.values())
-        out += [s for s in (self.joint, self.challenger, self.estimate) if s is not None]
+        out += [s for s in (self.joint, self.anomalies, self.challenger, self.estimate) if s is not None]
         if self.config.prediction is not None:
             out += [*self.predictions.monitors.values(), *self.errors.monitors.values()]
         return out
@@ -105,6 +108,15 @@ class ModelMonitor:
         return ModelSignal(mid, "joint_distribution", "data_drift", DOMAIN_CLASSIFIER,
                            DomainClassifier(settings, self._numeric), self.metrics, self.policy,
                            f"joint distribution of the numeric features of {mid}")
+
+    def _anomaly_signal(self) -> ModelSignal | None:
+        """HalfSpaceTrees' anomaly score over the numeric features, when the model's config asks for it."""
+        settings = self.config.river.anomalies
+        if settings is None:
+            return None
+        mid = self.config.model_id
+        return ModelSignal(mid, "anomalies", "data_quality", HALF_SPACE_TREES, AnomalyScore(settings, self._numeric),
+                           self.metrics, self.policy, f"anomaly rate of {mid}")
 
     def _challenger_signal(self) -> ModelSignal | None:
         """The live challenger, when the model's config asks for it."""
@@ -168,7 +180,18 @@ class ModelMonitor:
             alerts += self._quality_alerts(feature, column, batch)
         if self.joint is not None:
             self._extend(alerts, statuses, self.joint.observe(matrix, np.arange(len(matrix)), batch))
+        if self.anomalies is not None:
+            self._extend(alerts, statuses, self._score_anomalies(events, matrix, batch))
         return alerts, statuses
+
+    def _score_anomalies(self, events: Sequence[FeatureEvent | PredictionEvent], matrix: np.ndarray,
+                         batch: Batch) -> Outputs:
+        scorer = self.anomalies.detectors[HALF_SPACE_TREES]
+        scorer.named([e.event_id for e in events])
+        outputs = self.anomalies.observe(matrix, np.arange(len(matrix)), batch)
+        if not np.isnan(scorer.rate):
+            self.metrics.anomaly_rate.labels(self.config.model_id).set(scorer.rate)
+        return outputs
 
 
     def _count_quality(self, name: str, column: Column) -> None:
@@ -498,6 +521,8 @@ class ModelMonitor:
         }
         if self.joint is not None:
             state["joint"] = self.joint.state_dict()
+        if self.anomalies is not None:
+            state["anomalies"] = self.anomalies.state_dict()
         if self.challenger is not None:
             state["challenger"] = self.challenger.state_dict()
         if self.estimate is not None:
@@ -521,6 +546,8 @@ class ModelMonitor:
                 self.quality[key].load(quality_state)
         if self.joint is not None and "joint" in state:
             self.joint.load(state["joint"])
+        if self.anomalies is not None and "anomalies" in state:
+            self.anomalies.load(state["anomalies"])
         if self.challenger is not None and "challenger" in state:
             self.challenger.load(state["challenger"])
         if self.estimate is not None and "estimate" in state:

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 class ModelSignal(SignalMonitor):
     """`detector` follows the detector contract (update_many, statistic, threshold, alarm_statistic,
     alarm_threshold, snapshot() -> a pickle of itself), and may say what it saw at an alarm:
-    `explanations[position]`, the rest of the alert's sentence after `what`."""
+    `explanations[position]`, the rest of the alert's sentence after `what`, and `alarm_statistics[position]`
+    when one update_many can fire more than once (else the alert carries the latest alarm_statistic)."""
 
     def __init__(self, model_id: str, signal: str, kind: str, name: str, detector: Any, metrics: ServiceMetrics,
                  policy: AlertPolicy, what: str):
@@ -35,16 +36,18 @@ class ModelSignal(SignalMonitor):
         self._latest = (rows, batch)
         return super().observe(values, rows, batch)
 
-    def _explanation(self, name: str, at: EventRef) -> str | None:
+    def _at(self, name: str, what: str, at: EventRef) -> Any:
+        """The detector's `what` (a dict by position in the latest rows) at the event `at`, if it has one."""
         rows, batch = self._latest
-        explanations = getattr(self.detectors[name], "explanations", {})
-        return next((text for p, text in explanations.items() if batch.ref(int(rows[p])).offset == at.offset), None)
+        by_position = getattr(self.detectors[name], what, {})
+        return next((v for p, v in by_position.items() if batch.ref(int(rows[p])).offset == at.offset), None)
 
     def _start_drift(self, name: str, first: EventRef | None, at: EventRef, alerts: list, statuses: list) -> None:
         det = self.detectors[name]
-        why = self._explanation(name, at)
+        why = self._at(name, "explanations", at)
+        statistic = self._at(name, "alarm_statistics", at)
         alert = build_alert(model_id=self.model_id, kind=self.kind, signal=self.signal, detector=name,
-                            statistic=det.alarm_statistic, threshold=det.alarm_threshold, first=first or at, at=at,
+                            statistic=det.alarm_statistic if statistic is None else statistic, threshold=det.alarm_threshold, first=first or at, at=at,
                             policy=self.policy, what=f"{self.what} {why or 'drifted'}",
                             scope=self.scope)
         self._state, self._since, self._cause, self._alert = "drifting", at, name, alert.alert_id

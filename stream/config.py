@@ -268,12 +268,51 @@ class EstimatedAccuracyConfig(_Frozen):
         return self
 
 
+class AnomalyConfig(_Frozen):
+    """River's HalfSpaceTrees (behind min-max scaling) scores a sample of the events; a binomial test watches how
+    many score above the reference's quantile."""
+
+    # Share of the events (a seeded draw per event) that are scored: its cost.
+    sample_rate: float = Field(0.1, gt=0, le=1)
+    # The first this-many picked events set the min-max scaling and are the trees' mass (HalfSpaceTrees'
+    # window_size); the trees then stop learning, so that a burst of outliers is never learned as normal.
+    warm_up: int = Field(1_000, ge=100, le=100_000)
+    # The next this-many scores are the reference: an event is anomalous when its score is above their
+    # `quantile` (on a stable stream, about 1 - quantile of the events are: streamdrift_anomaly_rate).
+    reference: int = Field(4_000, ge=500, le=1_000_000)
+    quantile: float = Field(0.99, ge=0.5, lt=1)
+    # Scored events per test window (tumbling); an alert names the `top_ids` highest-scored events of the
+    # window that fired.
+    window: int = Field(1_000, ge=100, le=1_000_000)
+    top_ids: int = Field(10, ge=1, le=100)
+    # Mean number of events between false alarms on a stable stream (as the ks detector's arl).
+    arl: float = Field(1e7, ge=1e3, le=1e12)
+    trees: int = Field(10, ge=1, le=100)
+    height: int = Field(8, ge=2, le=16)
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _reference_and_window_suffice(self) -> AnomalyConfig:
+        above = (1 - self.quantile) * self.reference
+        if above < 20:
+            raise ValueError(f"quantile {self.quantile:g} of a reference of {self.reference} scores rests on "
+                             f"{above:.0f} of them (at least 20 are needed): lower quantile, or raise reference to "
+                             f"at least {math.ceil(20 / (1 - self.quantile))}")
+        events_per_window = self.window / self.sample_rate
+        if events_per_window / self.arl > 0.05:
+            raise ValueError(f"a test window spans about {events_per_window:.0f} events, so arl {self.arl:g} "
+                             f"allows a false alarm in {events_per_window / self.arl:.0%} of windows: raise arl "
+                             f"to at least {events_per_window * 20:.0f}")
+        return self
+
+
 class RiverConfig(_Frozen):
     """Online River models of one monitored model, each opt-in."""
 
     domain_classifier: DomainClassifierConfig | None = None
     challenger: ChallengerConfig | None = None
     estimated_accuracy: EstimatedAccuracyConfig | None = None
+    anomalies: AnomalyConfig | None = None
 
 
 class ModelConfig(_Frozen):
@@ -298,6 +337,9 @@ class ModelConfig(_Frozen):
         if self.river.domain_classifier is not None and not any(f.type == "numeric" for f in self.features):
             raise ValueError("river.domain_classifier learns from numeric features, and this model has none: "
                              "add a numeric feature or remove river.domain_classifier")
+        if self.river.anomalies is not None and not any(f.type == "numeric" for f in self.features):
+            raise ValueError("river.anomalies scores the numeric features, and this model has none: "
+                             "add a numeric feature or remove river.anomalies")
         if self.river.challenger is not None and (not self.features or self.prediction is None
                                                   or self.prediction.type != "categorical"):
             raise ValueError("river.challenger learns a classifier from features and labels: it needs features and "

@@ -110,6 +110,8 @@ class ServiceMetrics:
         self.estimated_accuracy = gauge("estimated_accuracy", "Accuracy of the champion estimated from its confidence "
                                         "over the latest window (river.estimated_accuracy), before labels arrive.",
                                         ("model", "model_version"))
+        self.anomaly_rate = gauge("anomaly_rate", "Share of the scored events of the latest river.anomalies window "
+                                  "whose HalfSpaceTrees score is above the reference's quantile.", ("model",))
         self.performance = gauge("performance", "Rolling performance (accuracy, macro_f1, mae, rmse, ...) per scope.",
                                  ("model", "scope", "metric"))
         self.class_performance = gauge("class_performance", "Rolling precision, recall, f1 and support per class.",

@@ -148,5 +148,5 @@ def test_bad_settings_are_refused_with_their_path():
         parse_config("models:\n  - model_id: m\n    features: [{name: a, type: categorical}]\n"
                      "    river: {domain_classifier: {}}\n")
     assert parse_config(base + "{}\n").models[0].river.domain_classifier.sample_rate == 0.05
-    with pytest.raises(ConfigError, match="river.anomalies"):
-        parse_config("models:\n  - model_id: m\n    features: [{name: a}]\n    river: {anomalies: {}}\n")
+    with pytest.raises(ConfigError, match="river.isolation_forest"):   # a River model streamdrift does not run
+        parse_config("models:\n  - model_id: m\n    features: [{name: a}]\n    river: {isolation_forest: {}}\n")
