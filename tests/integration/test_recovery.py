@@ -46,11 +46,14 @@ def event_log(models: list[str], n: int, seed: int) -> list[FeatureEvent]:
 
 PREDICTION = {"prediction": {"type": "categorical"}, "versions": {"champion": "v1"}, "segments": ["region"],
               # The River models' state (the domain classifier's model, reference and seeded draws; the
-              # challenger's tree and pending feature rows) rides in the same snapshots; sampled densely so
-              # that they work (the classifier alarms on x's shift) within this short log.
+              # challenger's tree and pending feature rows; the anomaly scorer and its reference) rides in
+              # the same snapshots; sampled densely so that they work (the classifier alarms on x's shift)
+              # within this short log.
               "river": {"domain_classifier": {"reference_events": 1000, "sample_rate": 0.5, "window_pairs": 200,
                                               "arl": 1e5},
-                        "challenger": {"window_labels": 200, "sample_rate": 0.5}}}
+                        "challenger": {"window_labels": 200, "sample_rate": 0.5},
+                        "anomalies": {"sample_rate": 1.0, "warm_up": 500, "reference": 1000, "quantile": 0.95,
+                                      "window": 500, "arl": 1e5}}}
 LABEL_LAG = 2_500   # a label follows its prediction this many events later (about a second of the paced log)
 
 
