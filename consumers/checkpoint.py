@@ -36,6 +36,10 @@ from .router import Router
 log = logging.getLogger(__name__)
 
 
+# Records read from the end of a state topic partition before reading further back (doubling each time).
+STATE_READ_WINDOW = 64
+
+
 class Checkpointer:
     """Owns the producer (rebuilt when a transaction error leaves it unusable) and the commit protocol."""
 
@@ -214,34 +218,48 @@ class Checkpointer:
 
 
 def read_snapshots(config: Config, partitions: set[int], timeout_s: float = 60.0) -> dict[int, Snapshot]:
-    """The latest snapshot of each partition number, read from the compacted state topic to its end."""
+    """The latest snapshot of each partition number on the state topic.
+
+    Read backwards from the end in growing windows, and only the latest record of each key decoded: until
+    compaction catches up the topic holds every checkpoint ever written, and reading (and unpickling) all of
+    them from the beginning made each restart slower than the last.
+    """
     if not partitions:
         return {}
     topics, group = config.topics, config.consumer.group_id
-    wanted = {f"{group}/{p}".encode(): p for p in partitions}
-    found: dict[int, Snapshot] = {}
+    latest: dict[int, bytes | None] = {}   # partition number -> its latest record's value (None: tombstone)
     # read_committed: a snapshot from an aborted transaction never existed.
     reader = make_consumer(config.kafka, enable_auto_commit=False, isolation_level="read_committed")
     try:
         tps = sorted({TopicPartition(topics.state, p % topics.partitions) for p in partitions})
-        reader.assign(tps)
-        reader.seek_to_beginning(*tps)
-        end = reader.end_offsets(tps)
-        remaining = {tp for tp in tps if end[tp] > 0}
+        first, end = reader.beginning_offsets(tps), reader.end_offsets(tps)
         deadline = time.monotonic() + timeout_s
-        while remaining and time.monotonic() < deadline:
-            for tp, records in reader.poll(timeout_ms=500).items():
-                for record in records:
-                    p = wanted.get(record.key)
-                    if p is not None and record.value is not None:
-                        snap = Snapshot.decode(record.value)
-                        if snap is not None:
-                            found[p] = snap
-            for tp in list(remaining):
-                if reader.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-        if remaining:
-            raise RuntimeError(f"could not read the state topic to its end for {sorted(remaining)}")
+        for tp in tps:
+            reader.assign([tp])
+            wanted = {f"{group}/{p}".encode(): p for p in partitions if p % topics.partitions == tp.partition}
+            stop, window = end[tp], STATE_READ_WINDOW
+            while wanted and stop > first[tp]:
+                start = max(first[tp], stop - window)
+                found = _latest_in(reader, tp, start, stop, set(wanted), deadline)
+                for key, value in found.items():
+                    latest[wanted.pop(key)] = value
+                stop, window = start, window * 2
     finally:
         reader.close()
+    snapshots = {p: Snapshot.decode(value) for p, value in latest.items() if value is not None}
+    return {p: snap for p, snap in snapshots.items() if snap is not None}
+
+
+def _latest_in(reader, tp: TopicPartition, start: int, stop: int, keys: set[bytes],
+               deadline: float) -> dict[bytes, bytes | None]:
+    """The value of the last record of each of `keys` among the offsets [start, stop) of tp."""
+    found: dict[bytes, bytes | None] = {}
+    reader.seek(tp, start)
+    while reader.position(tp) < stop:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"could not read the state topic {tp.topic} partition {tp.partition} up to "
+                               f"offset {stop}")
+        for record in reader.poll(timeout_ms=500).get(tp, []):
+            if record.offset < stop and record.key in keys:
+                found[record.key] = record.value
     return found

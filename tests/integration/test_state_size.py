@@ -47,3 +47,25 @@ def test_a_snapshot_over_the_limit_fails_its_checkpoint_and_says_how_to_fix_it(k
     assert checkpointer.metrics.checkpoint_failures._value.get() == 1
     assert "labels.max_pending" in caplog.text
     assert read_snapshots(config, {0}) == {}
+
+
+def test_restore_finds_each_partitions_latest_snapshot_however_far_back_it_is(kafka_bootstrap, unique):
+    """Read backwards in growing windows: a partition checkpointed long ago, among many newer records of other
+    partitions and another group sharing the topic, is still found, and each partition gets its latest."""
+    checkpointer, config = checkpointer_for(kafka_bootstrap, unique)
+    other_group = config.consumer.model_copy(update={"group_id": config.consumer.group_id + "-other"})
+    other = Checkpointer(config.model_copy(update={"consumer": other_group}), None, ServiceMetrics(CollectorRegistry()))
+    parts = config.topics.partitions
+    try:
+        def snap(partition: int, version: int, group: str = config.consumer.group_id) -> Snapshot:
+            return Snapshot(group=group, partition=partition, offsets={}, models={"m": {"version": version}})
+
+        assert checkpointer.commit([snap(1 + parts, 0)])        # same state partition as 1, written once, first
+        for version in range(300):                               # then many checkpoints of partition 1
+            assert checkpointer.commit([snap(1, version)])
+            assert other.commit([snap(1, 1000 + version, other.config.consumer.group_id)])
+    finally:
+        checkpointer.close()
+        other.close()
+    restored = read_snapshots(config, {1, 1 + parts, 2})
+    assert {p: s.models["m"]["version"] for p, s in restored.items()} == {1: 299, 1 + parts: 0}
