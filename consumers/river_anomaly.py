@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import beta, binom
 
 from stream.config import AnomalyConfig
 
@@ -37,6 +36,8 @@ def stable_rate_bound(above: int, scored: int) -> float:
     >>> round(stable_rate_bound(40, 4000), 4)
     0.0159
     """
+    from scipy.stats import beta
+
     return float(beta.ppf(REFERENCE_CONFIDENCE, above + 1, scored - above))
 
 
@@ -46,6 +47,8 @@ def anomalies_needed(window: int, rate: float, alpha: float) -> int:
     >>> anomalies_needed(1000, 0.0159, 1e-4)   # P(>= 34) = 4.5e-5; P(>= 33) = 1.0e-4
     34
     """
+    from scipy.stats import binom
+
     return int(binom.isf(alpha, window, rate)) + 1
 
 

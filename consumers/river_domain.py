@@ -16,8 +16,6 @@ import pickle
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri
-from scipy.stats import binom
 
 from stream.config import DomainClassifierConfig
 
@@ -31,6 +29,8 @@ def wins_needed(window_pairs: int, alpha: float) -> int:
     >>> wins_needed(100, 0.05)   # P(>= 59) = 0.044; P(>= 58) = 0.067
     59
     """
+    from scipy.stats import binom
+
     return int(binom.isf(alpha, window_pairs, 0.5)) + 1
 
 
@@ -128,6 +128,8 @@ class DomainClassifier:
     def _expand(self, rows: np.ndarray, ordered=None, counts=None) -> np.ndarray:
         """Normal scores through the reference's empirical CDF (bounded, any distribution), missing -> 0,
         then pairwise products."""
+        from scipy.special import ndtri   # here, not at import: scipy costs every start-up ~0.3 s
+
         if ordered is None:
             ordered, counts, _ = self._prepared
         z = np.zeros_like(rows)

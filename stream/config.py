@@ -105,7 +105,9 @@ class DetectorConfig(_Frozen):
 
 
 def _detectors(*kinds: str) -> tuple[DetectorConfig, ...]:
-    return tuple(DetectorConfig(kind=kind) for kind in kinds)
+    # Defaults with default parameters, not validated by building one: building a ddm imports River's
+    # drift package and with it scipy (0.7 s of every start-up, even for configurations that use no River).
+    return tuple(DetectorConfig.model_construct(kind=kind, params={}) for kind in kinds)
 
 
 NUMERIC_DEFAULT = _detectors("ks")
