@@ -22,7 +22,7 @@ def numeric_matrix(dicts: Sequence[dict], names: Sequence[str]) -> np.ndarray:
         return np.empty((len(dicts), 0))
     get = itemgetter(*names)
     try:
-        rows = [get(d) for d in dicts]
+        rows = list(map(get, dicts))
         matrix = np.array(rows if len(names) > 1 else [[r] for r in rows])
         if matrix.dtype.kind in "biuf" and matrix.shape == (len(dicts), len(names)):
             return matrix.astype(float, copy=False)
