@@ -17,10 +17,8 @@ Valid while P(right | score) does not change (covariate shift, no concept drift)
 from __future__ import annotations
 
 import math
-import pickle
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -28,6 +26,7 @@ from stream.config import EstimatedAccuracyConfig
 
 from .label_join import Joined, same
 from .river_challenger import chosen
+from .river_signal import ModelDetector
 
 KIND = "confidence_based"
 PRIOR_LABELS = 5.0        # pseudo-labels per bin at the bin's middle score
@@ -54,9 +53,10 @@ def calibrated(right: np.ndarray, total: np.ndarray, prior: np.ndarray) -> np.nd
     return np.concatenate([np.full(n, rate) for rate, _, n in blocks])
 
 
-class EstimatedAccuracy:
+class EstimatedAccuracy(ModelDetector):
     """A detector over score bins (one per champion prediction): fires when a window's estimated accuracy
-    falls `margin` below the reference window's."""
+    falls `margin` below the reference window's. Its snapshot holds the calibration counts, the reference and
+    open window, the bins of predictions waiting for their labels."""
 
     def __init__(self, config: EstimatedAccuracyConfig):
         self.config = config
@@ -76,7 +76,7 @@ class EstimatedAccuracy:
         self._pending: OrderedDict[str, int] = OrderedDict()   # event_id -> bin, waiting for its label
         self.estimate = math.nan            # latest complete window
         self.reference_estimate = math.nan
-        self._statistic = math.nan
+        self._statistic = math.nan          # the reference's estimated accuracy minus the latest window's
         self._alarm_statistic = math.nan
         self.explanations: dict[int, str] = {}
 
@@ -117,22 +117,9 @@ class EstimatedAccuracy:
     def rates(self) -> np.ndarray:
         return calibrated(self._right, self._total, self._prior)
 
-    # -- the detector contract the signal lifecycle reads -----------------------------------------
-    @property
-    def statistic(self) -> float:
-        """The reference's estimated accuracy minus the latest window's."""
-        return float(self._statistic)
-
+    # -- the detector contract the signal lifecycle reads (the rest is ModelDetector's) -------------
     @property
     def threshold(self) -> float:
-        return self.config.margin
-
-    @property
-    def alarm_statistic(self) -> float:
-        return float(self._alarm_statistic)
-
-    @property
-    def alarm_threshold(self) -> float:
         return self.config.margin
 
     def update_many(self, bins: np.ndarray) -> np.ndarray:
@@ -167,12 +154,3 @@ class EstimatedAccuracy:
                     f"{window} predictions, from their confidence alone (calibrated on {int(self._total.sum())} "
                     "labels): the model is asked about cases it is less often right on")
         return np.asarray(fired, dtype=np.int64)
-
-    # -- state ------------------------------------------------------------------------------------
-    def snapshot(self) -> bytes:
-        """A pickle (written and read only by streamdrift): the calibration counts, the reference and open
-        window, the bins of predictions waiting for their labels."""
-        return pickle.dumps(self, protocol=5)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "explanations": {}}

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import heapq
 import math
-import pickle
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from stream.config import AnomalyConfig
+
+from .river_signal import ModelDetector
 
 KIND = "half_space_trees"
 REFERENCE_CONFIDENCE = 0.999   # the stable rate is above its bound in 1 stream of 1,000
@@ -52,7 +53,7 @@ def anomalies_needed(window: int, rate: float, alpha: float) -> int:
     return int(binom.isf(alpha, window, rate)) + 1
 
 
-class AnomalyScore:
+class AnomalyScore(ModelDetector):
     """A detector over feature rows (n, d) whose event ids were `named`: update_many(rows) -> positions where the
     window's anomalies exceeded the stable rate."""
 
@@ -79,7 +80,7 @@ class AnomalyScore:
         self._top: list[tuple[float, int, str]] = []
         self._alarmed_top: list[tuple[float, int, str]] = []
         self.rate = math.nan                       # share of anomalies in the latest complete window
-        self._statistic = math.nan
+        self._statistic = math.nan                 # the same (nan before one)
         self._alarm_statistic = math.nan
         self._ids: Sequence[str] = ()
         self.explanations: dict[int, str] = {}      # position in the latest update_many -> the alarm's sentence
@@ -89,23 +90,10 @@ class AnomalyScore:
         """The event ids of the rows the next update_many gets (an alarm names the most anomalous)."""
         self._ids = event_ids
 
-    # -- the detector contract the signal lifecycle reads -----------------------------------------
-    @property
-    def statistic(self) -> float:
-        """Share of anomalies in the latest complete window (nan before one)."""
-        return float(self._statistic)
-
+    # -- the detector contract the signal lifecycle reads (the rest is ModelDetector's) -------------
     @property
     def threshold(self) -> float:
         return self.needed / self.config.window if self.needed else math.nan
-
-    @property
-    def alarm_statistic(self) -> float:
-        return float(self._alarm_statistic)
-
-    @property
-    def alarm_threshold(self) -> float:
-        return self.threshold
 
     def update_many(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(self.names))
@@ -192,10 +180,7 @@ class AnomalyScore:
                 f"most anomalous: {listed}")
 
     # -- state ------------------------------------------------------------------------------------
-    def snapshot(self) -> bytes:
-        """A pickle (written and read only by streamdrift): the scaler, the trees, the reference or the open
-        window, the seeded generator's state."""
-        return pickle.dumps(self, protocol=5)
-
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "explanations": {}, "alarm_statistics": {}, "_ids": (), "_alarmed_top": []}
+        """The snapshot: the scaler, the trees, the reference or the open window, the seeded generator's state;
+        not what the latest update_many saw."""
+        return {**super().__getstate__(), "alarm_statistics": {}, "_ids": (), "_alarmed_top": []}

@@ -10,7 +10,6 @@ drift, and a retraining signal.
 from __future__ import annotations
 
 import math
-import pickle
 import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from stream.config import ChallengerConfig, FeatureConfig
 from stream.values import category
 
 from .label_join import Joined, same
+from .river_signal import ModelDetector
 
 KIND = "challenger"
 FOREST_TREES = 5
@@ -37,8 +37,9 @@ def chosen(event_id: str, rate: float) -> bool:
     return rate >= 1.0 or zlib.crc32(event_id.encode()) < rate * 2 ** 32
 
 
-class Challenger:
-    """A detector over (production correct, challenger correct) rows: fires when production errs more by `margin`."""
+class Challenger(ModelDetector):
+    """A detector over (production correct, challenger correct) rows: fires when production errs more by `margin`.
+    Its snapshot holds the River model, the pending features, the window."""
 
     def __init__(self, config: ChallengerConfig, features: Sequence[FeatureConfig]):
         self.config = config
@@ -48,7 +49,7 @@ class Challenger:
         self._pending: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._labels = self._production_errors = self._challenger_errors = 0   # the open window
         self.error_rates = (math.nan, math.nan)   # (production, challenger) over the latest complete window
-        self._statistic = math.nan
+        self._statistic = math.nan   # production's error rate minus the challenger's, over the latest complete window
         self._alarm_statistic = math.nan
         self.explanations: dict[int, str] = {}
 
@@ -101,22 +102,9 @@ class Challenger:
             self._model.learn_one(x, label)
         return np.asarray(outcomes, dtype=bool).reshape(-1, 2), np.asarray(rows, dtype=np.int64)
 
-    # -- the detector contract the signal lifecycle reads -----------------------------------------
-    @property
-    def statistic(self) -> float:
-        """Production's error rate minus the challenger's, over the latest complete window."""
-        return float(self._statistic)
-
+    # -- the detector contract the signal lifecycle reads (the rest is ModelDetector's) -------------
     @property
     def threshold(self) -> float:
-        return self.config.margin
-
-    @property
-    def alarm_statistic(self) -> float:
-        return float(self._alarm_statistic)
-
-    @property
-    def alarm_threshold(self) -> float:
         return self.config.margin
 
     def update_many(self, outcomes: np.ndarray) -> np.ndarray:
@@ -140,11 +128,3 @@ class Challenger:
                     f"{self.error_rates[1]:.1%} over the last {window} labels; evidence of concept drift, "
                     "a model trained on recent data would do better")
         return np.asarray(fired, dtype=np.int64)
-
-    # -- state ------------------------------------------------------------------------------------
-    def snapshot(self) -> bytes:
-        """A pickle (written and read only by streamdrift): the River model, the pending features, the window."""
-        return pickle.dumps(self, protocol=5)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "explanations": {}}

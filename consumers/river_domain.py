@@ -12,12 +12,13 @@ exact upper quantile at the false-alarm rate `arl` allows. Their share is the pa
 from __future__ import annotations
 
 import math
-import pickle
 from typing import Any
 
 import numpy as np
 
 from stream.config import DomainClassifierConfig
+
+from .river_signal import ModelDetector
 
 KIND = "domain_classifier"
 TOP_TERMS = 3
@@ -34,7 +35,7 @@ def wins_needed(window_pairs: int, alpha: float) -> int:
     return int(binom.isf(alpha, window_pairs, 0.5)) + 1
 
 
-class DomainClassifier:
+class DomainClassifier(ModelDetector):
     """A detector over feature rows (n, d): update_many(rows) -> positions where the joint distribution drifted."""
 
     def __init__(self, config: DomainClassifierConfig, names: list[str]):
@@ -51,7 +52,7 @@ class DomainClassifier:
         self.alpha = events_per_window / config.arl
         self.needed = wins_needed(config.window_pairs, self.alpha)
         self._rng = np.random.default_rng(config.seed)
-        self._statistic = math.nan
+        self._statistic = math.nan               # paired AUC of the latest complete window (nan before one)
         self._alarm_statistic = math.nan
         self.explanations: dict[int, str] = {}   # position in the latest update_many -> top terms at the alarm
         self._restart()
@@ -65,23 +66,10 @@ class DomainClassifier:
         self._wins = 0.0
         self._pairs = 0
 
-    # -- the detector contract the signal lifecycle reads -----------------------------------------
-    @property
-    def statistic(self) -> float:
-        """Paired AUC of the latest complete window (nan before one)."""
-        return float(self._statistic)
-
+    # -- the detector contract the signal lifecycle reads (the rest is ModelDetector's) -------------
     @property
     def threshold(self) -> float:
         return self.needed / self.config.window_pairs
-
-    @property
-    def alarm_statistic(self) -> float:
-        return float(self._alarm_statistic)
-
-    @property
-    def alarm_threshold(self) -> float:
-        return self.threshold
 
     def update_many(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(self.names))
@@ -185,15 +173,10 @@ class DomainClassifier:
         return ", ".join(f"{name} ({w:+.2f})" for name, w in top)
 
     # -- state ------------------------------------------------------------------------------------
-    def snapshot(self) -> bytes:
-        """A pickle (written and read only by streamdrift): the reference, the River model, the window, the seed's state."""
-        return pickle.dumps(self, protocol=5)
-
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_prepared"] = None   # recomputed from the reference on restore: the snapshot stays small
-        state["explanations"] = {}
-        return state
+        """The snapshot: the reference, the River model, the window, the seed's state."""
+        # The prepared reference is recomputed from it on restore: the snapshot stays small.
+        return {**super().__getstate__(), "_prepared": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

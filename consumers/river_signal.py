@@ -1,5 +1,5 @@
 """A signal whose one detector is an online model: the SignalMonitor lifecycle, with the model's own state and
-an alert that says what the model saw."""
+an alert that says what the model saw; and the detector contract the online models share."""
 
 from __future__ import annotations
 
@@ -17,6 +17,40 @@ from .alerts import Batch, EventRef, build_alert
 from .signal import SignalMonitor
 
 log = logging.getLogger(__name__)
+
+
+class ModelDetector:
+    """The detector contract a ModelSignal reads, as the online models share it: `statistic` is the latest
+    complete window's `_statistic` and `alarm_statistic` the latest alarm's (nan before one); each model says
+    its own `threshold`, which its alarms are held to too. snapshot() pickles the whole detector, but not
+    `explanations`: what the latest update_many said at its alarms."""
+
+    _statistic: float
+    _alarm_statistic: float
+    explanations: dict[int, str]
+
+    @property
+    def statistic(self) -> float:
+        return float(self._statistic)
+
+    @property
+    def threshold(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def alarm_statistic(self) -> float:
+        return float(self._alarm_statistic)
+
+    @property
+    def alarm_threshold(self) -> float:
+        return self.threshold
+
+    def snapshot(self) -> bytes:
+        """A pickle, written and read only by streamdrift."""
+        return pickle.dumps(self, protocol=5)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "explanations": {}}
 
 
 class ModelSignal(SignalMonitor):

@@ -197,6 +197,15 @@ class PerformanceConfig(_Frozen):
     max_classes: int = Field(50, ge=2, le=1_000)
 
 
+def _check_false_alarms_rare(events_per_window: float, arl: float) -> None:
+    """A test per window, alarming falsely about once every `arl` events, does so in `events_per_window / arl`
+    of the windows: more than one in 20 is refused (the domain classifier's and the anomaly scorer's tests)."""
+    if events_per_window / arl > 0.05:
+        raise ValueError(f"a test window spans about {events_per_window:.0f} events, so arl {arl:g} "
+                         f"allows a false alarm in {events_per_window / arl:.0%} of windows: raise arl "
+                         f"to at least {events_per_window * 20:.0f}")
+
+
 class DomainClassifierConfig(_Frozen):
     """Multivariate drift: an online River logistic regression tells reference events from current ones."""
 
@@ -216,11 +225,7 @@ class DomainClassifierConfig(_Frozen):
 
     @model_validator(mode="after")
     def _window_can_alarm_rarely(self) -> DomainClassifierConfig:
-        events_per_window = self.window_pairs / self.sample_rate
-        if events_per_window / self.arl > 0.05:
-            raise ValueError(f"a test window spans about {events_per_window:.0f} events, so arl {self.arl:g} "
-                             f"allows a false alarm in {events_per_window / self.arl:.0%} of windows: raise arl "
-                             f"to at least {events_per_window * 20:.0f}")
+        _check_false_alarms_rare(self.window_pairs / self.sample_rate, self.arl)
         return self
 
 
@@ -300,11 +305,7 @@ class AnomalyConfig(_Frozen):
             raise ValueError(f"quantile {self.quantile:g} of a reference of {self.reference} scores rests on "
                              f"{above:.0f} of them (at least 20 are needed): lower quantile, or raise reference to "
                              f"at least {math.ceil(20 / (1 - self.quantile))}")
-        events_per_window = self.window / self.sample_rate
-        if events_per_window / self.arl > 0.05:
-            raise ValueError(f"a test window spans about {events_per_window:.0f} events, so arl {self.arl:g} "
-                             f"allows a false alarm in {events_per_window / self.arl:.0%} of windows: raise arl "
-                             f"to at least {events_per_window * 20:.0f}")
+        _check_false_alarms_rare(self.window / self.sample_rate, self.arl)
         return self
 
 
@@ -315,6 +316,12 @@ class RiverConfig(_Frozen):
     challenger: ChallengerConfig | None = None
     estimated_accuracy: EstimatedAccuracyConfig | None = None
     anomalies: AnomalyConfig | None = None
+
+
+def _check_unique(names: list[str], what: str) -> None:
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{what} must be unique; repeated: {', '.join(repeated)}")
 
 
 class ModelConfig(_Frozen):
@@ -361,10 +368,7 @@ class ModelConfig(_Frozen):
     @field_validator("features")
     @classmethod
     def _unique_features(cls, features: tuple[FeatureConfig, ...]) -> tuple[FeatureConfig, ...]:
-        names = [f.name for f in features]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"feature names must be unique; repeated: {', '.join(duplicates)}")
+        _check_unique([f.name for f in features], "feature names")
         return features
 
 
@@ -413,10 +417,7 @@ class Config(_Frozen):
     def _unique_models(cls, models: tuple[ModelConfig, ...]) -> tuple[ModelConfig, ...]:
         if not models:
             raise ValueError("at least one model is needed: add an entry with a model_id and its features")
-        ids = [m.model_id for m in models]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValueError(f"model_id must be unique; repeated: {', '.join(duplicates)}")
+        _check_unique([m.model_id for m in models], "model_id")
         return models
 
     def model(self, model_id: str) -> ModelConfig | None:

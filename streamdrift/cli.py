@@ -36,6 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def print_error(message: object, status: int = 2) -> int:
+    """How a command reports an error the user can act on: "error: ..." on stderr, no traceback. Returns
+    `status`, for the command to exit with."""
+    print(f"error: {message}", file=sys.stderr)
+    return status
+
+
+def usage_error(command: str, message: str) -> int:
+    """Options of `command` that do not go together: what is wrong, and where its help is."""
+    return print_error(f"{message} (see streamdrift {command} --help)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -44,10 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return print_error(exc, 2)
     except StreamdriftError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return print_error(exc, 1)
     except KeyboardInterrupt:
         return 130

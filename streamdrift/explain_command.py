@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .cli import print_error, usage_error
+
 EXAMPLES = """\
 examples:
   streamdrift explain 268b4db6-b389-59ad-8dd2-a55d0ccfdb40 --config my.yaml
@@ -50,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
     from .explain import describe, explain, find_alert
 
     if (args.alert_id is None) == (args.alert is None):
-        return _usage("give an ALERT_ID, or the alert's JSON with --alert FILE")
+        return usage_error("explain", "give an ALERT_ID, or the alert's JSON with --alert FILE")
     if args.events < 1:
-        return _usage(f"--events must be at least 1, not {args.events}")
+        return usage_error("explain", f"--events must be at least 1, not {args.events}")
     config = load_config(args.config)
     if args.alert is not None:
         try:
@@ -60,10 +62,10 @@ def run(args: argparse.Namespace) -> int:
             lines = [line for line in text.splitlines() if line.strip()]
             alert = DriftAlert.model_validate_json(lines[-1] if len(lines) > 1 else text)
         except OSError as exc:
-            return _fail(f"{args.alert}: cannot read: {exc.strerror}")
+            return print_error(f"{args.alert}: cannot read: {exc.strerror}")
         except (ValueError, IndexError) as exc:
-            return _fail(f"{args.alert} does not hold an alert's JSON (a DriftAlert, as on the alert topic): "
-                         f"{str(exc).splitlines()[0] if str(exc) else 'empty'}")
+            return print_error(f"{args.alert} does not hold an alert's JSON (a DriftAlert, as on the alert topic): "
+                               f"{str(exc).splitlines()[0] if str(exc) else 'empty'}")
     else:
         alert = find_alert(config, args.alert_id, on_problem=lambda text: print(f"warning: {text}", file=sys.stderr))
     explanation = explain(config, alert, events=args.events, fixed=args.fixed)
@@ -80,13 +82,3 @@ def _title(explanation) -> str:
     a = explanation.alert
     scope = "" if a.scope == "all" else f" [{a.scope}]"
     return f"{a.model_id}/{a.signal}{scope}: {a.kind} at {a.detected_at:%Y-%m-%d %H:%M}Z"
-
-
-def _usage(message: str) -> int:
-    print(f"error: {message} (see streamdrift explain --help)", file=sys.stderr)
-    return 2
-
-
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2

@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .cli import print_error, usage_error
 from .log_options import add_mapping_arguments, mapping_from_args
 
 EXAMPLES = """\
@@ -88,8 +89,7 @@ def _user_errors(func):
         try:
             return func(args)
         except (ProfileError, LogError) as exc:   # a ConfigError goes to the CLI, which prints every path (exit 2)
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+            return print_error(exc)
     return run
 
 
@@ -101,12 +101,12 @@ def run_build(args: argparse.Namespace) -> int:
     from stream.profile_kafka import publish_profile
 
     if args.from_topics and (args.since is None or args.until is None):
-        return _usage("build --from-topics needs --since TIME and --until TIME")
+        return usage_error("reference", "build --from-topics needs --since TIME and --until TIME")
     if not args.from_topics and (args.since or args.until):
-        return _usage("--since and --until go with --from-topics (a file is read whole)")
+        return usage_error("reference", "--since and --until go with --from-topics (a file is read whole)")
     mapping = mapping_from_args(args)
     if args.from_topics and (mapping != type(mapping)() or args.sort):
-        return _usage("the column options (--features, --prediction-column, ...) apply to files (--from) only")
+        return usage_error("reference", "the column options (--features, --prediction-column, ...) apply to files (--from) only")
     config = load_config(args.config)
     model = _model(config, args.model, args.config)
     if not args.no_publish:   # before a long read: an unreachable broker is found now, not after it
@@ -170,9 +170,9 @@ def run_show(args: argparse.Namespace) -> int:
     from stream.profile_kafka import read_published
 
     if (args.file is None) == (args.model is None):
-        return _usage("give a profile FILE, or --config FILE --model ID for the published one")
+        return usage_error("reference", "give a profile FILE, or --config FILE --model ID for the published one")
     if args.model and args.config is None:
-        return _usage("--model needs --config (where the references topic is)")
+        return usage_error("reference", "--model needs --config (where the references topic is)")
     config = load_config(args.config) if args.config else None
     if args.file:
         profile = ReferenceProfile.read(args.file)
@@ -203,11 +203,6 @@ def _model(config, model_id: str, path: Path):
         known = ", ".join(m.model_id for m in config.models)
         raise ProfileError(f"{path} has no model {model_id!r} (its models: {known}): check --model")
     return model
-
-
-def _usage(message: str) -> int:
-    print(f"error: {message} (see streamdrift reference --help)", file=sys.stderr)
-    return 2
 
 
 def describe(profile) -> list[str]:

@@ -9,6 +9,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .cli import print_error, usage_error
+
 EXAMPLES = """\
 examples:
   streamdrift backtest logs/*.parquet --config strict.yaml --config lenient.yaml --output compare/
@@ -59,11 +61,11 @@ def run(args: argparse.Namespace) -> int:
     from .report_data import ReportError
 
     if (args.folder is None) == (args.config is None):
-        return _usage("give a backtest results folder DIR, or --config FILE for the live topics")
+        return usage_error("report", "give a backtest results folder DIR, or --config FILE for the live topics")
     if args.folder is not None and (args.model or args.since):
-        return _usage("--model and --since go with --config (a backtest folder is reported whole)")
+        return usage_error("report", "--model and --since go with --config (a backtest folder is reported whole)")
     if args.max_alerts < 0:
-        return _usage(f"--max-alerts must be 0 or more, not {args.max_alerts}")
+        return usage_error("report", f"--max-alerts must be 0 or more, not {args.max_alerts}")
     started = time.perf_counter()
     try:
         if args.folder is not None:
@@ -90,16 +92,9 @@ def run(args: argparse.Namespace) -> int:
             written = page.write_pngs(args.png)
             print(f"{len(written)} plots written to {args.png}/")
     except ReportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return print_error(exc)
     except OSError as exc:
-        print(f"error: {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 2
+        return print_error(f"{exc.filename}: {exc.strerror}")
     print(f"Report written to {output} ({size / 1e6:.1f} MB, {len(page.images)} plots, "
           f"{time.perf_counter() - started:.1f} s)")
     return 0
-
-
-def _usage(message: str) -> int:
-    print(f"error: {message} (see streamdrift report --help)", file=sys.stderr)
-    return 2

@@ -171,3 +171,25 @@ def test_a_reference_sample_in_detector_params_is_accepted_and_prepared():
     config = parse_config(text)
     for detector in config.detector_configs():
         detectors.prepare(detector.kind, **detector.params)   # what `serve` does at start-up
+
+
+@pytest.mark.parametrize("section, settings", [
+    ("domain_classifier", "{window_pairs: 1000, sample_rate: 0.01, arl: 10000}"),
+    ("anomalies", "{window: 1000, sample_rate: 0.01, arl: 10000}"),
+])
+def test_a_test_window_that_would_alarm_falsely_too_often_is_refused_with_the_arl_to_set(section, settings):
+    with pytest.raises(ConfigError) as info:
+        parse_config(VALID + f"    river: {{{section}: {settings}}}\n")
+    (path, message), = info.value.errors
+    assert path.startswith(f"models[0].river.{section}")
+    assert message.endswith("a test window spans about 100000 events, so arl 10000 allows a false alarm in 1000% "
+                            "of windows: raise arl to at least 2000000")
+
+
+def test_repeated_feature_names_and_model_ids_are_named():
+    with pytest.raises(ConfigError) as info:
+        parse_config(VALID + "      - name: amount\n")
+    assert info.value.errors[0][1].endswith("feature names must be unique; repeated: amount")
+    with pytest.raises(ConfigError) as info:
+        parse_config(VALID + "  - model_id: fraud\n    features: [{name: x}]\n")
+    assert info.value.errors[0][1].endswith("model_id must be unique; repeated: fraud")
