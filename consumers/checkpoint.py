@@ -52,6 +52,7 @@ class Checkpointer:
         self._open = False
         self._events_since = 0
         self._last_at = time.monotonic()
+        self._alert_at: float | None = None        # when the first alert since the last commit was sent
         self._committed: dict[int, Snapshot] = {}   # partition -> last snapshot known to be durable
         self.stopping: Callable[[], bool] = stopping
         self.producer = self._start_producer()
@@ -87,6 +88,8 @@ class Checkpointer:
         if self.transactional and not self._open:
             self.producer.begin_transaction()
             self._open = True
+        if topic == self.config.topics.alerts and self._alert_at is None:
+            self._alert_at = time.monotonic()
         self.producer.send(topic, key=key, value=value, headers=headers, partition=partition)
 
     # -- when ----------------------------------------------------------------------------------------
@@ -95,8 +98,10 @@ class Checkpointer:
 
     def due(self) -> bool:
         policy = self.config.checkpoint
+        now = time.monotonic()
         return (self._events_since >= policy.every_events
-                or (self._events_since > 0 and time.monotonic() - self._last_at >= policy.every_seconds))
+                or (self._events_since > 0 and now - self._last_at >= policy.every_seconds)
+                or (self._alert_at is not None and now - self._alert_at >= policy.alert_seconds))
 
     # -- the protocol -------------------------------------------------------------------------------
     def commit(self, snapshots: list[Snapshot], *, in_rebalance: bool = False) -> bool:
@@ -107,6 +112,7 @@ class Checkpointer:
         thread, which must not block on the consumer (the producer has a thread of its own).
         """
         started = time.perf_counter()
+        began = time.monotonic()   # the interval runs start to start: a slow commit does not stretch it
         topics = self.config.topics
         try:
             # 1. outputs: already in the open transaction (exactly_once), or made durable now.
@@ -145,7 +151,8 @@ class Checkpointer:
         self.metrics.checkpoints.inc(len(snapshots))
         self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
         self._events_since = 0
-        self._last_at = time.monotonic()
+        self._last_at = began
+        self._alert_at = None
         return True
 
     def _commit_offsets(self, offsets: dict[TopicPartition, OffsetAndMetadata], in_rebalance: bool) -> None:
@@ -169,6 +176,7 @@ class Checkpointer:
         transaction while it was away, and bumped the producer's epoch). It is replaced: the new one
         takes the same transactional_id, which also aborts whatever the old one left open.
         """
+        self._alert_at = None   # what was sent is dropped: the rewound batches send it again
         if not (self.transactional and self._open):
             return
         self._open = False

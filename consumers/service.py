@@ -92,6 +92,8 @@ class MonitorService:
             enable_auto_commit=False,
             auto_offset_reset=cfg.consumer.auto_offset_reset,
             max_poll_records=cfg.consumer.max_poll_records,
+            fetch_min_bytes=cfg.consumer.fetch_min_bytes,
+            fetch_max_wait_ms=cfg.consumer.fetch_max_wait_ms,
             partition_assignment_strategy=[RangePartitionAssignor],   # co-partitioning: same p for every topic
             # Oversized messages must reach us to be dead-lettered, not stall the fetch.
             max_partition_fetch_bytes=max(1_048_576, cfg.consumer.max_message_bytes * 2),

@@ -77,6 +77,12 @@ class ConsumerConfig(_Frozen):
     poll_timeout_ms: int = Field(500, ge=10)
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     max_message_bytes: int = Field(1_000_000, ge=64, description="Larger events are dead-lettered.")
+    # Kafka's fetch.min.bytes / fetch.max.wait.ms: the broker answers a fetch once this much is there, or
+    # after the wait. Each poll costs a fixed few dozen numpy calls per model and feature it touches, so
+    # an instance of many models with little traffic each does far less work per event in fewer,
+    # larger batches (docs/scaling.md); the wait is added to the alert latency at low traffic.
+    fetch_min_bytes: int = Field(1, ge=1)
+    fetch_max_wait_ms: int = Field(500, ge=0)
     # exactly_once needs a broker with transactions (any Apache Kafka); at_least_once works everywhere.
     delivery: Literal["exactly_once", "at_least_once"] = "exactly_once"
     # Names this instance's transactional producer: stable across restarts so a restart fences and
@@ -375,7 +381,11 @@ class ModelConfig(_Frozen):
 class CheckpointConfig(_Frozen):
     # Whichever comes first; on a crash, at most this much is replayed from the last snapshot.
     every_events: int = Field(20_000, ge=1)
-    every_seconds: float = Field(2.0, gt=0)   # also the alert latency under exactly_once
+    every_seconds: float = Field(2.0, gt=0)
+    # Under exactly_once an alert becomes visible when its checkpoint commits: a checkpoint follows an alert
+    # within this long (0: at the end of the batch that found it), so alerts do not wait for every_seconds.
+    # At every_seconds or more, alerts wait for the regular checkpoint.
+    alert_seconds: float = Field(0.0, ge=0)
 
 
 class AlertPolicy(_Frozen):

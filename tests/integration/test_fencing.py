@@ -31,7 +31,8 @@ def test_a_paused_instance_is_fenced_when_it_wakes_and_nothing_is_doubled(kafka_
     config = run_config(kafka_bootstrap, unique, "pair", MODELS, partitions=6)
     config = config.model_copy(update={
         "consumer": config.consumer.model_copy(update={"session_timeout_ms": 6_000}),
-        "checkpoint": config.checkpoint.model_copy(update={"every_events": 3_000, "every_seconds": 5.0})})
+        "checkpoint": config.checkpoint.model_copy(update={"every_events": 3_000, "every_seconds": 5.0,
+                                                           "alert_seconds": 600.0})})
     ensure_topics(config.kafka, config.topics)
     path = write_config(config, tmp_path / "pair.yaml")
     zombie = ServiceProcess(path, tmp_path / "zombie.log").start()

@@ -139,3 +139,34 @@ def test_sdk_round_trip_is_what_the_service_decodes(kafka_bootstrap, unique):
     assert decoded["predictions"] == PredictionEvent(event_id="f1", model_id="m3", model_version="v2",
                                                      timestamp=T0, prediction="approve", score=0.93)
     assert decoded["labels"] == LabelEvent(event_id="f1", model_id="m3", timestamp=T0, label="decline")
+
+
+@pytest.mark.parametrize("alert_seconds", [0.0, 600.0])
+def test_an_alert_is_committed_when_found_not_at_the_next_checkpoint_interval(kafka_bootstrap, unique, alert_seconds):
+    """Checkpoints every 120 s here. With checkpoint.alert_seconds 0 (the default) the transaction carrying an
+    alert commits at the end of the batch that found it; with 600 s (the negative control: longer than the
+    interval) the alert stays in the open transaction, unseen by read_committed consumers, until the interval is up."""
+    config = make_config(kafka_bootstrap, unique, [{"model_id": "m1", "features": FEATURES}],
+                         consumer={"group_id": f"g{unique}", "poll_timeout_ms": 100, "transaction_timeout_ms": 300_000},
+                         checkpoint={"every_events": 1_000_000, "every_seconds": 120.0, "alert_seconds": alert_seconds})
+    found: list[DriftAlert] = []
+    service = MonitorService(config, on_alert=found.append)
+    rng = np.random.default_rng(3)
+
+    def on_topic(alert_id: str, committed: bool) -> bool:
+        return any(DriftAlert.model_validate_json(r.value).alert_id == alert_id
+                   for r in read_to_end(kafka_bootstrap, config.topics.alerts, committed=committed))
+
+    with running(service), EventProducer(config.kafka, config.topics) as producer:
+        publish_features(producer, "m1", 4000, 0.0, 0, rng)
+        publish_features(producer, "m1", 4000, 1.0, 4000, rng)
+        producer.flush()
+        wait_for(lambda: any(a.kind == "data_drift" for a in found), what="a data_drift alert to be found")
+        alert = next(a for a in found if a.kind == "data_drift")
+        wait_for(lambda: on_topic(alert.alert_id, committed=False), 30, "the alert record to be sent")
+        if alert_seconds > 120:
+            assert not on_topic(alert.alert_id, committed=True), "committed before the checkpoint interval"
+        else:
+            records = read_topic(kafka_bootstrap, config.topics.alerts, timeout_s=30, until=lambda rs: any(
+                DriftAlert.model_validate_json(r.value).alert_id == alert.alert_id for r in rs))
+            assert alert.alert_id in {DriftAlert.model_validate_json(r.value).alert_id for r in records}
