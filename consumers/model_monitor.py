@@ -22,9 +22,9 @@ from .paired import PairedComparison
 from .performance import ClassificationPerformance, RegressionPerformance, residuals
 from .quality import QUALITY_WINDOW, QualityMonitor
 from .river_accuracy import KIND as CONFIDENCE
+from .river_accuracy import EstimatedAccuracy
 from .river_anomaly import KIND as HALF_SPACE_TREES
 from .river_anomaly import AnomalyScore
-from .river_accuracy import EstimatedAccuracy
 from .river_challenger import KIND as CHALLENGER
 from .river_challenger import Challenger
 from .river_domain import KIND as DOMAIN_CLASSIFIER
@@ -72,10 +72,20 @@ class ModelMonitor:
             self.errors = ScopedSignals(lambda scope: SignalMonitor(
                 mid, "error_rate" if pred.type == "categorical" else "residual", "concept_drift",
                 pred.error_detector_configs, metrics, policy, f"errors of {mid} (labels vs predictions)", scope))
-        self.joint = self._joint_signal()
-        self.anomalies = self._anomaly_signal()
-        self.challenger = self._challenger_signal()
-        self.estimate = self._estimate_signal()
+        river = config.river   # the online models, each a signal when the model's config asks for it
+        self.joint = self._model_signal(
+            river.domain_classifier, "joint_distribution", "data_drift", DOMAIN_CLASSIFIER,
+            lambda settings: DomainClassifier(settings, self._numeric),
+            f"joint distribution of the numeric features of {mid}")
+        self.anomalies = self._model_signal(
+            river.anomalies, "anomalies", "data_quality", HALF_SPACE_TREES,
+            lambda settings: AnomalyScore(settings, self._numeric), f"anomaly rate of {mid}")
+        self.challenger = self._model_signal(
+            river.challenger, "challenger", "performance", CHALLENGER,
+            lambda settings: Challenger(settings, config.features), f"production model of {mid}")
+        self.estimate = self._model_signal(
+            river.estimated_accuracy, "estimated_accuracy", "performance", CONFIDENCE, EstimatedAccuracy,
+            f"accuracy of {mid}")
         self.performance: dict[str, ClassificationPerformance | RegressionPerformance] = {}
         self.comparisons: dict[str, PairedComparison] = {}       # "version=v2" or "shadow:version=v2"
         self._compared_since: dict[str, Any] = {}                 # where each comparison's first pair came from
@@ -94,47 +104,23 @@ class ModelMonitor:
     def signals(self) -> list[SignalMonitor]:
         """Every signal watched, in every scope."""
         out = list(self.features.values())
-        out += [s for s in (self.joint, self.anomalies, self.challenger, self.estimate) if s is not None]
+        out += list(self._model_signals().values())
         if self.config.prediction is not None:
             out += [*self.predictions.monitors.values(), *self.errors.monitors.values()]
         return out
 
-    def _joint_signal(self) -> ModelSignal | None:
-        """The domain classifier over the numeric features, when the model's config asks for it."""
-        settings = self.config.river.domain_classifier
+    def _model_signal(self, settings: Any, signal: str, kind: str, detector: str, make: Any,
+                      what: str) -> ModelSignal | None:
         if settings is None:
             return None
-        mid = self.config.model_id
-        return ModelSignal(mid, "joint_distribution", "data_drift", DOMAIN_CLASSIFIER,
-                           DomainClassifier(settings, self._numeric), self.metrics, self.policy,
-                           f"joint distribution of the numeric features of {mid}")
+        return ModelSignal(self.config.model_id, signal, kind, detector, make(settings), self.metrics, self.policy,
+                           what)
 
-    def _anomaly_signal(self) -> ModelSignal | None:
-        """HalfSpaceTrees' anomaly score over the numeric features, when the model's config asks for it."""
-        settings = self.config.river.anomalies
-        if settings is None:
-            return None
-        mid = self.config.model_id
-        return ModelSignal(mid, "anomalies", "data_quality", HALF_SPACE_TREES, AnomalyScore(settings, self._numeric),
-                           self.metrics, self.policy, f"anomaly rate of {mid}")
-
-    def _challenger_signal(self) -> ModelSignal | None:
-        """The live challenger, when the model's config asks for it."""
-        settings = self.config.river.challenger
-        if settings is None:
-            return None
-        mid = self.config.model_id
-        return ModelSignal(mid, "challenger", "performance", CHALLENGER, Challenger(settings, self.config.features),
-                           self.metrics, self.policy, f"production model of {mid}")
-
-    def _estimate_signal(self) -> ModelSignal | None:
-        """The champion's accuracy estimated from its confidence, when the model's config asks for it."""
-        settings = self.config.river.estimated_accuracy
-        if settings is None:
-            return None
-        mid = self.config.model_id
-        return ModelSignal(mid, "estimated_accuracy", "performance", CONFIDENCE, EstimatedAccuracy(settings),
-                           self.metrics, self.policy, f"accuracy of {mid}")
+    def _model_signals(self) -> dict[str, ModelSignal]:
+        """The online models' signals present, by their key in the snapshot."""
+        signals = {"joint": self.joint, "anomalies": self.anomalies, "challenger": self.challenger,
+                   "estimate": self.estimate}
+        return {key: signal for key, signal in signals.items() if signal is not None}
 
     # -- references -------------------------------------------------------------------------------
     def _training_profiles(self, profiles: dict) -> dict:
@@ -192,7 +178,6 @@ class ModelMonitor:
         if not np.isnan(scorer.rate):
             self.metrics.anomaly_rate.labels(self.config.model_id).set(scorer.rate)
         return outputs
-
 
     def _count_quality(self, name: str, column: Column) -> None:
         mid = self.config.model_id
@@ -519,14 +504,7 @@ class ModelMonitor:
             "compared_with": self._compared_with,
             "agreement": {k: list(v) for k, v in self._agreement.items()},
         }
-        if self.joint is not None:
-            state["joint"] = self.joint.state_dict()
-        if self.anomalies is not None:
-            state["anomalies"] = self.anomalies.state_dict()
-        if self.challenger is not None:
-            state["challenger"] = self.challenger.state_dict()
-        if self.estimate is not None:
-            state["estimate"] = self.estimate.state_dict()
+        state |= {key: signal.state_dict() for key, signal in self._model_signals().items()}
         if self.config.prediction is not None:
             state["predictions"] = self.predictions.state()
             state["errors"] = self.errors.state()
@@ -544,14 +522,9 @@ class ModelMonitor:
         for key, quality_state in state["quality"].items():
             if key in self.quality:
                 self.quality[key].load(quality_state)
-        if self.joint is not None and "joint" in state:
-            self.joint.load(state["joint"])
-        if self.anomalies is not None and "anomalies" in state:
-            self.anomalies.load(state["anomalies"])
-        if self.challenger is not None and "challenger" in state:
-            self.challenger.load(state["challenger"])
-        if self.estimate is not None and "estimate" in state:
-            self.estimate.load(state["estimate"])
+        for key, signal in self._model_signals().items():
+            if key in state:
+                signal.load(state[key])
         self.cooldown.load(state["cooldown"])
         self.join.load(state["join"])
         self.versions.load(state["versions"])
