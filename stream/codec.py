@@ -39,29 +39,38 @@ def encode(event: BaseModel) -> bytes:
 
 
 class BatchDecoder(Generic[E]):
-    """Parse each message with orjson (so a bad one is singled out exactly), then validate all in one call."""
+    """Validate each message straight from its bytes; a message that fails is diagnosed on its own.
+
+    pydantic's JSON mode parses and validates in one pass without building a dict first (about half the
+    cost of orjson then validation). A message it refuses goes through orjson and the validator again,
+    one step at a time, so its reason is exact: bad UTF-8, not JSON, not an object, unknown schema
+    version, or which field is invalid.
+    """
 
     def __init__(self, event_type: type[E], max_bytes: int = 1_000_000):
         self.event_type = event_type
         self.max_bytes = max_bytes
-        self._adapter = TypeAdapter(list[event_type])
+        self._adapter = TypeAdapter(event_type)
 
     def decode(self, values: list[bytes | None]) -> Decoded[E]:
-        rejected: list[Rejected] = []
-        parsed: list[Any] = []
+        events: list[E] = []
         indices: list[int] = []
+        rejected: list[Rejected] = []
+        validate, max_bytes = self._adapter.validate_json, self.max_bytes
         for i, raw in enumerate(values):
-            bad = self._parse(raw, parsed)
-            if bad is None:
+            if raw is not None and len(raw) <= max_bytes:
+                try:
+                    events.append(validate(raw))
+                    indices.append(i)
+                    continue
+                except ValidationError:
+                    pass
+            event = self._diagnose(raw)
+            if isinstance(event, tuple):
+                rejected.append(Rejected(i, *event))
+            else:   # valid after all (orjson and the Python-mode validator accept it)
+                events.append(event)
                 indices.append(i)
-            else:
-                rejected.append(Rejected(i, *bad))
-        events, invalid = self._validate(parsed)
-        if invalid:
-            bad_positions = set(invalid)
-            rejected += [Rejected(indices[j], *invalid[j]) for j in sorted(invalid)]
-            indices = [idx for j, idx in enumerate(indices) if j not in bad_positions]
-            rejected.sort(key=lambda r: r.index)
         return Decoded(events, indices, rejected)
 
     def times(self, values: list[bytes | None]) -> list[datetime | None]:
@@ -74,7 +83,8 @@ class BatchDecoder(Generic[E]):
                 out.append(None)
         return out
 
-    def _parse(self, raw: bytes | None, out: list[Any]) -> tuple[str, str] | None:
+    def _diagnose(self, raw: bytes | None) -> E | tuple[str, str]:
+        """The event, or (reason, detail) naming what is wrong with the message."""
         if raw is None:
             return "invalid_json", "empty message (null value)"
         if len(raw) > self.max_bytes:
@@ -93,25 +103,14 @@ class BatchDecoder(Generic[E]):
         if version != SCHEMA_VERSION:
             return "unknown_schema_version", (
                 f"schema_version {version!r} is not supported (this service reads {SCHEMA_VERSION})")
-        out.append(obj)
-        return None
-
-    def _validate(self, objs: list[Any]) -> tuple[list[E], dict[int, tuple[str, str]]]:
-        """Validate every object in one call; on failure the error locations name the bad ones."""
         try:
-            return self._adapter.validate_python(objs), {}
+            return self._adapter.validate_python(obj)
         except ValidationError as exc:
-            invalid: dict[int, tuple[str, str]] = {}
-            for err in exc.errors(include_url=False):
-                j = err["loc"][0]
-                if j in invalid:
-                    continue
-                field = ".".join(str(p) for p in err["loc"][1:] if not _is_union_tag(p)) or "(event)"
-                # A union reports one error per member type; one plain sentence reads better.
-                msg = "has a type that is not allowed here" if any(map(_is_union_tag, err["loc"])) else err["msg"]
-                invalid[j] = ("invalid_event", f"{field}: {msg} (got {_short(err.get('input'))})")
-        good = [o for j, o in enumerate(objs) if j not in invalid]
-        return self._adapter.validate_python(good), invalid
+            err = exc.errors(include_url=False)[0]
+            field = ".".join(str(p) for p in err["loc"] if not _is_union_tag(p)) or "(event)"
+            # A union reports one error per member type; one plain sentence reads better.
+            msg = "has a type that is not allowed here" if any(map(_is_union_tag, err["loc"])) else err["msg"]
+            return "invalid_event", f"{field}: {msg} (got {_short(err.get('input'))})"
 
 
 def _is_union_tag(part: Any) -> bool:

@@ -53,3 +53,41 @@ def test_every_message_is_either_decoded_or_rejected_exactly_once(values):
     assert all(r.reason in REASONS for r in result.rejected)
     for event, i in zip(result.events, result.indices):
         assert orjson.loads(values[i])["event_id"] == event.event_id
+
+
+_value = st.one_of(st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False, allow_infinity=False),
+                   st.text(max_size=5), st.none(), st.lists(st.integers(-5, 5), max_size=2), st.just({"a": 1}))
+
+
+@settings(max_examples=300, deadline=None)
+@given(features=st.dictionaries(st.text(max_size=4), _value, max_size=6),
+       stamp=st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-01T00:00:00", "2026-01-01 00:00:00+02:00",
+                              "2026-13-01T00:00:00Z", 1767225600, "yesterday"]),
+       version=st.sampled_from([1, 1.0, 2, "1", None]),
+       event_id=st.sampled_from(["e1", "", 7]))
+def test_what_the_one_pass_path_accepts_the_step_by_step_path_accepts_as_the_same_event(features, stamp, version,
+                                                                                       event_id):
+    """Messages are validated straight from their bytes (pydantic's JSON mode); only refused ones go
+    through orjson and the Python-mode validator. Both must agree, or a message could be accepted that
+    the step-by-step contract refuses."""
+    obj = {"event_id": event_id, "model_id": "m", "timestamp": stamp, "features": features}
+    if version is not None:
+        obj["schema_version"] = version
+    raw = orjson.dumps(obj)
+    decoder = BatchDecoder(FeatureEvent)
+    fast = decoder.decode([raw])
+    step_by_step = decoder._diagnose(raw)
+    if fast.events:
+        assert [step_by_step] == fast.events
+    else:
+        assert isinstance(step_by_step, tuple) and (fast.rejected[0].reason, fast.rejected[0].detail) == step_by_step
+
+
+def test_feature_values_keep_their_json_types_in_both_validation_modes():
+    raw = b'{"event_id":"1","model_id":"m","timestamp":"2026-01-01T00:00:00Z","features":' \
+          b'{"b":true,"i":3,"f":2.5,"s":"2.5","n":null}}'
+    event = BatchDecoder(FeatureEvent).decode([raw]).events[0]
+    step_by_step = BatchDecoder(FeatureEvent)._diagnose(raw)
+    for e in (event, step_by_step):
+        assert [(k, type(v)) for k, v in e.features.items()] == [("b", bool), ("i", float), ("f", float), ("s", str),
+                                                                  ("n", type(None))]
