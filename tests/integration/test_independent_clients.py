@@ -100,3 +100,28 @@ def test_kcat_publishes_events_the_service_accepts_and_reads_its_alerts(kafka_bo
             time.sleep(0.5)
     assert alerts, "kcat read no alert"
     assert {a["signal"] for a in alerts} == {"x"} and all(a["model_id"] == "polyglot" for a in alerts)
+
+
+def test_events_compressed_by_another_client_with_any_codec_are_all_processed(kafka_bootstrap, unique):
+    """Producers pick their compression; kcat (librdkafka) sends each codec's own record batches."""
+    kcat = need("kcat")
+    config = make_config(kafka_bootstrap, unique, [{"model_id": "packed", "features": [{"name": "x"}]}])
+    ensure_topics(config.kafka, config.topics)
+    codecs = ["none", "gzip", "snappy", "lz4", "zstd"]
+    for k, codec in enumerate(codecs):
+        lines = "".join(
+            "packed\t" + json.dumps({"schema_version": 1, "event_id": f"{codec}{i}", "model_id": "packed",
+                                     "timestamp": (T0 + timedelta(seconds=1000 * k + i)).isoformat(),
+                                     "features": {"x": float(i % 7)}}) + "\n"
+            for i in range(400))
+        subprocess.run([kcat, "-b", kafka_bootstrap, "-P", "-t", config.topics.features, "-K", "\t",
+                        "-z", codec, "-X", "linger.ms=50"], input=lines.encode(), check=True, timeout=60)
+    service = MonitorService(config)
+    with running(service) as thread:
+        wait_for(lambda: service.metrics.events.labels("features", "packed")._value.get() >= 400 * len(codecs),
+                 what="the events of every codec to be consumed")
+        assert thread.is_alive(), f"the service died on compressed batches: {thread.errors}"
+    assert service.metrics.events.labels("features", "packed")._value.get() == 400 * len(codecs)
+    dead = sum(s.value for m in service.registry.collect() if m.name == "streamdrift_dead_letters"
+               for s in m.samples if s.name.endswith("_total"))
+    assert dead == 0
