@@ -395,11 +395,13 @@ class KS(NumericDetector):
             self._pending.extend(scores)
             if self._early is not None and self._noise.n < self._span:
                 self._early.add(scores, ranks, self._ref.size)
-        self._block_part = part[full:]
+        self._block_part = part[full:].copy()  # not a view: that would keep all of `part` alive
 
     def _append(self, rows: np.ndarray, shift: np.ndarray, spread: np.ndarray, new: np.ndarray) -> None:
         keep = int(self._spans[0]) + 1
-        self._rows, self._shift, self._spread = rows[-keep:], shift[-keep:], spread[-keep:]
+        # Copies, not views: a view keeps the whole concatenation alive, this batch's rows included
+        # (up to _MAX_ROWS more rows of n_codes int64 per detector, held until its next batch).
+        self._rows, self._shift, self._spread = rows[-keep:].copy(), shift[-keep:].copy(), spread[-keep:].copy()
         self._k += len(new)
         since_row = self._k % self.stride
         codes = np.concatenate([self._codes, new])
@@ -407,4 +409,4 @@ class KS(NumericDetector):
         if self._growing and cut > 0:  # these values left the longest window without an alarm
             counts = np.bincount(codes[:cut], minlength=self._ref.n_codes)
             self._pool = counts if self._pool is None else self._pool + counts
-        self._codes = codes[cut:]
+        self._codes = codes[cut:].copy()

@@ -457,6 +457,27 @@ def test_ks_defaults_and_windows():
     assert KS(window=500)._sizes == (500, 250, 120, 60)
 
 
+def test_ks_holds_only_the_rows_and_codes_its_windows_need_whatever_the_batch():
+    """Between batches a ks detector holds its longest window's rows and codes, not the batch's (a slice
+    of the batch's arrays would keep all of them alive: 84 KB of rows become up to 610 KB)."""
+    rng = np.random.default_rng(9)
+    det = detectors.create("ks")
+    det.update_many(rng.normal(size=12_000))   # past warm-up and the reference's growth
+    det.update_many(rng.normal(size=6_000))    # one batch of 240 strides
+
+    def held(a: np.ndarray) -> int:
+        while a.base is not None:
+            a = a.base
+        return a.nbytes
+
+    rows = int(det._spans[0]) + 1
+    assert det._rows.shape == (rows, det._ref.n_codes)
+    assert held(det._rows) == det._rows.nbytes
+    assert held(det._shift) + held(det._spread) == 2 * rows * 8
+    assert held(det._codes) == det._codes.nbytes <= det.window * 8
+    assert held(det._block_part) == det._block_part.nbytes < det.block * 8
+
+
 # ---------------------------------------------------------------- other kinds
 
 def test_cusum_threshold_follows_siegmund():
