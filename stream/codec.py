@@ -41,8 +41,8 @@ def encode(event: BaseModel) -> bytes:
 class BatchDecoder(Generic[E]):
     """Validate each message straight from its bytes; a message that fails is diagnosed on its own.
 
-    pydantic's JSON mode parses and validates in one pass without building a dict first (about half the
-    cost of orjson then validation). A message it refuses goes through orjson and the validator again,
+    pydantic's JSON mode parses and validates in one pass without building a dict first (a quarter less
+    time than orjson then validation, for events of 20 features). A message it refuses goes through orjson and the validator again,
     one step at a time, so its reason is exact: bad UTF-8, not JSON, not an object, unknown schema
     version, or which field is invalid.
     """
