@@ -15,6 +15,8 @@ the topic from offset 0, in rounds, interleaved:
 The service is timed from its first processed event (its /metrics) to its group having committed the
 topic's end offsets; the others from their first record to their commit after the last.
 Also measured: restart to first processed event (a service stopped, events waiting, started again).
+With --profile, py-spy samples the first default-config service for a few seconds, and the results
+say which share of its main thread each stage took (benchmarks/_profile.py).
 Results go to benchmarks/results/throughput.md, each rate as a ratio to kafka-python + River ADWIN.
 """
 
@@ -44,12 +46,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _machine import cpu_name  # noqa: E402  (benchmarks/, the folder of this script)
+from _profile import Sampler, py_spy  # noqa: E402
 from stream.broker import kafka_broker  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "throughput.md"
 BASELINES = ROOT / "benchmarks" / "baselines"
 QUIX_VENV = ROOT / "benchmarks" / ".venv-quix"
 PY = sys.executable
+PROFILE_SECONDS = 5   # of sampling, from the first processed event: well inside the run
 
 
 def quix_python() -> str:
@@ -201,14 +205,18 @@ class Services:
 
 
 def serve_rate(workdir: Path, bootstrap: str, topic: str, args, models: list[str], detector: str | None,
-               instances: int, ends: dict[TopicPartition, int]) -> tuple[float, float]:
-    """(events/s, seconds from process start to first processed event)."""
+               instances: int, ends: dict[TopicPartition, int], profile: list | None = None) -> tuple[float, float]:
+    """(events/s, seconds from process start to first processed event); `profile`, if given and empty,
+    receives the stage shares of the first instance's main thread."""
     services = Services(workdir, bootstrap, topic, args.partitions, models, args.features, detector,
                         f"serve-{uuid.uuid4().hex[:6]}", instances)
     try:
         started = services.start()
         first = services.first_event()
+        sampler = Sampler(services.procs[0].pid, PROFILE_SECONDS) if profile == [] else None
         done = services.committed_all(bootstrap, ends)
+        if sampler is not None:
+            profile.append(sampler.shares())
     finally:
         services.stop()
     return args.events / (done - first), first - started
@@ -242,7 +250,12 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--only", nargs="*", help="run only these consumers (names as in the table)")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the first default-config service with py-spy and report where its time goes")
     args = parser.parse_args()
+    profile: list | None = [] if args.profile else None
+    if args.profile:
+        py_spy()   # refuse at once, not after publishing, when it is missing
     quix = quix_python()
     models = model_ids(args.partitions)
     consumers = {
@@ -252,7 +265,8 @@ def main() -> None:
                                                                  "adwin", b, t, str(args.events)]),
         "Quix Streams + River ADWIN": lambda b, t: run_baseline([quix, str(BASELINES / "quix_adwin.py"), b, t,
                                                                  str(args.events)]),
-        "streamdrift serve, default (ks)": lambda b, t: serve_rate(work, b, t, args, models, None, 1, ends)[0],
+        "streamdrift serve, default (ks)": lambda b, t: serve_rate(work, b, t, args, models, None, 1, ends,
+                                                                   profile)[0],
         "streamdrift serve, adwin": lambda b, t: serve_rate(work, b, t, args, models, "adwin", 1, ends)[0],
         "streamdrift serve, default, 2 instances": lambda b, t: serve_rate(work, b, t, args, models, None, 2,
                                                                            ends)[0],
@@ -277,10 +291,10 @@ def main() -> None:
                 rates[name].append(rate)
                 print(f"round {r + 1}: {name}: {rate:,.0f} events/s", flush=True)
         restarts = restart_times(work, bootstrap, topic, args, models, 3) if not args.only else []
-    write_results(args, rates, restarts)
+    write_results(args, rates, restarts, profile[0] if profile else None)
 
 
-def write_results(args, rates: dict[str, list[float]], restarts: list[float]) -> None:
+def write_results(args, rates: dict[str, list[float]], restarts: list[float], profile: tuple | None) -> None:
     base = rates.get("kafka-python + River ADWIN")
     quix = rates.get("Quix Streams + River ADWIN")
     lines = [
@@ -307,8 +321,14 @@ def write_results(args, rates: dict[str, list[float]], restarts: list[float]) ->
     if restarts:
         lines += ["", "Restart to first processed event (process start, events waiting, default config): "
                   + ", ".join(f"{s:.2f} s" for s in restarts) + f" (median {statistics.median(restarts):.2f} s)."]
+    if profile:
+        samples, shares = profile
+        lines += ["", f"Where the default-config service's main thread spent its time (py-spy, {PROFILE_SECONDS} s "
+                  f"from its first processed event in round 1, {samples:,} samples; sampling slows that run a little; "
+                  "stages nest, so shares do not add up):", "", "| stage | share |", "|---|---:|"]
+        lines += [f"| {label} | {share:.1%} |" for label, share in shares]
     lines += ["", "Reproduce: `python benchmarks/throughput_bench.py` (`--events`, `--features`, `--partitions`, "
-              "`--rounds`, `--only NAME...`).", ""]
+              "`--rounds`, `--only NAME...`, `--profile`).", ""]
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
 
