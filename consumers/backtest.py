@@ -68,7 +68,8 @@ class Run:
     seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        self.router = Router(self.config, ServiceMetrics(CollectorRegistry()))
+        # Drained after every chunk, so 64 windows (64,000 events of a feature) are never reached.
+        self.router = Router(self.config, ServiceMetrics(CollectorRegistry()), quality_windows=64)
         self.topic_of = {role: self.config.topics.of_role(role) for role in DATA_ROLES}
 
 

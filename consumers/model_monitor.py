@@ -45,7 +45,8 @@ Outputs = tuple[list[DriftAlert], list[SignalStatus]]
 
 class ModelMonitor:
     def __init__(self, config: ModelConfig, policy: AlertPolicy, metrics: ServiceMetrics,
-                 profiles: dict | None = None):
+                 profiles: dict | None = None, quality_windows: int = 0):
+        """`quality_windows`: completed data-quality windows each feature keeps for reports (0: none)."""
         self.config = config
         self.policy = policy
         self.metrics = metrics
@@ -58,7 +59,7 @@ class ModelMonitor:
                                                                                                 f.detector_configs))
             for f in config.features
         }
-        self.quality = {f.name: QualityMonitor(f) for f in config.features}
+        self.quality = {f.name: QualityMonitor(f, quality_windows) for f in config.features}
         self._numeric = [f.name for f in config.features if f.type == "numeric"]
         self._unseen_seen = dict.fromkeys(self.features, 0)
         pred = config.prediction

@@ -50,8 +50,9 @@ class Snapshot:
 
 class PartitionState:
     def __init__(self, number: int, models: dict[str, ModelConfig], policy: AlertPolicy, metrics: ServiceMetrics,
-                 profiles: dict | None = None):
+                 profiles: dict | None = None, quality_windows: int = 0):
         self.number = number
+        self._quality_windows = quality_windows
         self._models = models
         self._policy = policy
         self._metrics = metrics
@@ -65,7 +66,7 @@ class PartitionState:
         monitor = self.monitors.get(model_id)
         if monitor is None:
             monitor = self.monitors[model_id] = ModelMonitor(self._models[model_id], self._policy, self._metrics,
-                                                             self._profiles)
+                                                             self._profiles, self._quality_windows)
         return monitor
 
     def advance(self, topic: str, first_offset: int, next_offset: int) -> None:

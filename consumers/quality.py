@@ -20,12 +20,14 @@ class QualityMonitor:
     """Counts each problem over windows cut at exact event counts, never at batch edges, so a replay
     from any offset reaches the same verdicts at the same events."""
 
-    def __init__(self, feature: FeatureConfig):
+    def __init__(self, feature: FeatureConfig, keep_windows: int = 0):
+        """`keep_windows`: how many completed windows to keep for drain() (the backtest's reports); the
+        service reads none, and at ~470 bytes a window they would cost it ~30 KiB per feature."""
         self.feature = feature
         self._seen = 0
         self._counts = dict.fromkeys(PROBLEMS, 0)
         self._first: EventRef | None = None
-        self._completed: deque = deque(maxlen=64)   # (last event, rates) of recent windows, for reports
+        self._completed: deque | None = deque(maxlen=keep_windows) if keep_windows else None
 
     def observe(self, column: Column, batch: Batch) -> list[tuple[EventRef, EventRef, str, float]]:
         """Returns (first, last, problem, rate) for each window whose rate of a problem is over the limit."""
@@ -41,7 +43,8 @@ class QualityMonitor:
                 self._counts[problem] += int(np.count_nonzero(mask[start:end]))
             if self._seen == QUALITY_WINDOW:
                 verdicts += [(self._first, batch.ref(end - 1), problem, rate) for problem, rate in self._verdicts()]
-                self._completed.append((batch.ref(end - 1), {p: c / self._seen for p, c in self._counts.items()}))
+                if self._completed is not None:
+                    self._completed.append((batch.ref(end - 1), {p: c / self._seen for p, c in self._counts.items()}))
                 self._seen = 0
                 self._counts = dict.fromkeys(PROBLEMS, 0)
             start = end
@@ -49,6 +52,8 @@ class QualityMonitor:
 
     def drain(self) -> list[tuple[EventRef, dict[str, float]]]:
         """The windows completed since the last call, with their rate of each problem."""
+        if self._completed is None:
+            return []
         done = list(self._completed)
         self._completed.clear()
         return done

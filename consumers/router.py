@@ -47,8 +47,10 @@ class Routed:
 
 
 class Router:
-    def __init__(self, config: Config, metrics: ServiceMetrics):
+    def __init__(self, config: Config, metrics: ServiceMetrics, quality_windows: int = 0):
+        """`quality_windows`: completed data-quality windows each feature keeps for reports (the backtest's)."""
         self.config = config
+        self._quality_windows = quality_windows
         self.metrics = metrics
         self.roles = config.topics.data_roles()   # topic -> role
         max_bytes = config.consumer.max_message_bytes
@@ -62,7 +64,8 @@ class Router:
     def adopt(self, number: int, snapshot: Snapshot | None = None) -> PartitionState:
         """Take partition `number` on, fresh or from its snapshot (replacing any state held for it)."""
         previous = self.partitions.get(number)
-        state = PartitionState(number, self._models, self.config.alerts, self.metrics, self.profiles)
+        state = PartitionState(number, self._models, self.config.alerts, self.metrics, self.profiles,
+                               self._quality_windows)
         if snapshot is not None:
             state.restore(snapshot)
         if previous is not None:

@@ -176,3 +176,16 @@ def test_features_alone_do_not_release_labels_before_any_prediction_is_processed
     r = router()
     r.route({(TOPICS.features, 0): records[TOPICS.features], (TOPICS.labels, 0): records[TOPICS.labels]}, unread)
     assert r.held(TOPICS.labels, 0) == 100
+
+
+def test_the_service_keeps_no_completed_quality_windows_and_a_backtest_keeps_them_for_its_report():
+    records = stream_records(3_000)
+    kept = {}
+    for windows in (0, 64):
+        r = Router(CONFIG, ServiceMetrics(CollectorRegistry()), quality_windows=windows)
+        feed(r, records, 500)
+        kept[windows] = {name: q.drain() for name, q in r.partitions[0].monitor("m").quality.items()}
+    assert all(done == [] for done in kept[0].values())
+    # 3,000 events make three windows of 1,000 per feature, each with its rate of every problem.
+    assert {name: len(done) for name, done in kept[64].items()} == {"x": 3, "y": 3, "c": 3}
+    assert set(kept[64]["x"][0][1]) == {"missing", "out_of_range", "wrong_type"}
