@@ -139,7 +139,7 @@ def main() -> None:
         ours = service_rate(bootstrap, topics, n, k)
     rows = [
         ("decode + validate, one event at a time (json.loads + pydantic)", one_by_one, one_by_one),
-        ("decode + validate, streamdrift BatchDecoder (pydantic JSON mode, straight from the bytes)", batched, one_by_one),
+        ("decode + validate, streamdrift BatchDecoder (msgspec mirror of the event model, times parsed by pydantic-core)", batched, one_by_one),
         ("consume: plain kafka-python loop, River ADWIN per value", base, base),
         ("consume: streamdrift service (ks per feature, checkpoints, exactly-once)", ours, base),
     ]
