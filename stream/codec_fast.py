@@ -2,16 +2,16 @@
 
 pydantic stays the contract: its models publish the JSON Schemas and decide every message the
 mirrors refuse, with the reason a dead letter gives. A mirror only reads the usual message
-faster (about 2 µs instead of 5 for 20 features), with no model object and no Python value the
-monitors do not read. It accepts nothing the model refuses, and what it accepts is the same
-event: tests/unit/test_codec_fast.py checks that on generated messages for every role.
+faster (about 2 µs instead of 5 for 20 features), with no model object and nothing the garbage
+collector tracks. It must accept nothing the model refuses, and read what it accepts as the same
+event: tests/unit/test_codec_fast.py checks both on generated messages of every role.
 
 Three points keep the two readings equal:
 - msgspec's numbers: a float field takes a JSON integer as a float, as pydantic does, and refuses
   true/false and anything out of float range (which pydantic's finite numbers refuse too).
 - The event time is read as text and parsed by pydantic-core's own datetime parser, a batch at a
-  time (msgspec's parser rounds digits past the microsecond where pydantic's truncates, and
-  accepts fewer formats). A time with no offset is read as UTC, as the models do.
+  time (msgspec's own parser rounds digits past the microsecond where pydantic's truncates). A time
+  with no offset is read as UTC, as the models do.
 - Anything else pydantic would coerce (a number as text, a Unix time) fails here and goes to the
   model, which still accepts it.
 """

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .config import ModelConfig
+from .codec_fast import FastFeatureEvent, FastPredictionEvent
 from .events import FeatureEvent, PredictionEvent
 from .history_schema import HistoryRecord, RejectedRow, Source
 from .profile import MAX_QUANTILES, PREDICTION, ProfileError, ProfileSource, ReferenceProfile, expected_signals
@@ -115,10 +116,10 @@ class ProfileBuilder:
             if event.model_id != mid:
                 self._other(event.model_id, source)
                 continue
-            kind = type(event)
-            if kind is FeatureEvent:
+            kind = type(event)   # a model, or its msgspec mirror when read from a topic (stream/codec_fast.py)
+            if kind is FeatureEvent or kind is FastFeatureEvent:
                 features.append((event.features, source))
-            elif kind is PredictionEvent:
+            elif kind is PredictionEvent or kind is FastPredictionEvent:
                 if version is not None and event.model_version not in (version, UNVERSIONED):
                     continue
                 if event.features:
