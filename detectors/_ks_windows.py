@@ -104,12 +104,14 @@ def stride_rows(ref: GridReference, codes: np.ndarray, stride: int, last: tuple)
     hist = np.bincount(flat, minlength=n * c).reshape(n, c)
     hist *= ref.size
     hist -= stride * ref.counts  # each stride adds `stride` values' worth of the reference's mass
-    rows = np.cumsum(np.cumsum(hist, axis=1), axis=0)
-    rows += last[0]
+    steps = np.cumsum(hist, axis=1)
     scores = ref.rank2[chunks]
-    shift = np.cumsum(scores.sum(axis=1)) + last[1]
-    spread = np.cumsum(np.abs(scores).sum(axis=1)) + last[2]
-    return rows, shift, spread
+    shift, spread = scores.sum(axis=1), np.abs(scores).sum(axis=1)
+    if n:  # the running sums start from `last`: added to the first step, not to every row
+        steps[0] += last[0]
+        shift[0] += last[1]
+        spread[0] += last[2]
+    return np.cumsum(steps, axis=0), np.cumsum(shift), np.cumsum(spread)
 
 
 class WindowGeometry:
@@ -129,12 +131,14 @@ class WindowGeometry:
         m, n = self.m, self.sizes
         out = np.empty((count, len(n), 3))
         end = slice(first, first + count)
+        ending = rows[end]
         for j, span in enumerate(spans.tolist()):
-            start = slice(first - span, first + count - span)
-            diff = rows[end] - rows[start]
-            out[:, j, 0] = np.maximum(diff.max(axis=1), -diff.min(axis=1))
-            out[:, j, 1] = shift[end] - shift[start]
-            out[:, j, 2] = spread[end] - spread[start]
+            diff = ending - rows[first - span: first + count - span]
+            out[:, j, 0] = np.abs(diff, out=diff).max(axis=1)   # the largest gap either way
+        # The rank sums of every size at once: a gather of a few numbers, where the rows are a slice per size.
+        starts = np.arange(first, first + count)[:, None] - spans[None, :]
+        out[:, :, 1] = shift[end][:, None] - shift[starts]
+        out[:, :, 2] = spread[end][:, None] - spread[starts]
         out[:, :, 0] /= n * m
         out[:, :, 1] = np.abs(out[:, :, 1]) / (2 * m * n)
         out[:, :, 2] = np.abs(m * out[:, :, 2] - n * self.spread_total) / (m * m * n)
