@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import json
 import os
-import pstats
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _revisions import export, top_costs  # benchmarks/, the folder of this script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "ks_profile.md"
@@ -79,9 +79,6 @@ def measure(kind: str, events: int, path: Path, repeats: int = 3) -> float:
     return json.loads(out.stdout)
 
 
-def export(rev: str, into: Path) -> None:
-    archive = subprocess.run(["git", "archive", rev, "detectors"], cwd=ROOT, check=True, capture_output=True)
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
 
 
 def profile(events: int) -> str:
@@ -93,11 +90,7 @@ def profile(events: int) -> str:
     profiler.enable()
     namespace["feed"]("ks", 5 * events, 1)
     profiler.disable()
-    text = io.StringIO()
-    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(12)
-    lines = [line for line in text.getvalue().splitlines() if line.strip()]
-    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
-    return "\n".join(line.replace(str(ROOT) + "/", "") for line in lines[start:])
+    return top_costs(profiler, 12)
 
 
 def main() -> None:
@@ -107,7 +100,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as old:
-        export(opts.baseline_rev, Path(old))
+        export(opts.baseline_rev, Path(old), "detectors")
         speeds = {}
         for _ in range(2):  # interleaved, best of all: the machine is shared
             runs = (("River ADWIN", "river.ADWIN", ROOT), (f"ks at {opts.baseline_rev}", "ks", Path(old)),

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import json
 import os
-import pstats
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _revisions import export, top_costs  # benchmarks/, the folder of this script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "route.md"
@@ -92,10 +92,6 @@ def measure(path: Path, opts, passes: int = 3) -> float:
     return json.loads(out.stdout)
 
 
-def export(rev: str, into: Path) -> None:
-    archive = subprocess.run(["git", "archive", rev, "stream", "consumers", "detectors"], cwd=ROOT, check=True,
-                             capture_output=True)
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
 
 
 def profile(opts) -> str:
@@ -107,11 +103,7 @@ def profile(opts) -> str:
     profiler.enable()
     namespace["run"](config, polls)
     profiler.disable()
-    text = io.StringIO()
-    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(15)
-    lines = [line for line in text.getvalue().splitlines() if line.strip()]
-    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
-    return "\n".join(line.replace(str(ROOT) + "/", "") for line in lines[start:])
+    return top_costs(profiler, 15)
 
 
 def main() -> None:
@@ -127,7 +119,7 @@ def main() -> None:
     opts = parser.parse_args()
     rates: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as old:
-        export(opts.baseline_rev, Path(old))
+        export(opts.baseline_rev, Path(old), "stream", "consumers", "detectors")
         for round_ in range(opts.rounds):   # interleaved, best of all: the machine is shared
             for label, path in ((f"at {opts.baseline_rev}", Path(old)), ("work tree", ROOT)):
                 print(f"round {round_ + 1}: {label} ...", flush=True)

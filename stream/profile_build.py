@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .config import ModelConfig
 from .codec_fast import FastFeatureEvent, FastPredictionEvent
+from .config import ModelConfig
 from .events import FeatureEvent, PredictionEvent
 from .history_schema import HistoryRecord, RejectedRow, Source
 from .profile import MAX_QUANTILES, PREDICTION, ProfileError, ProfileSource, ReferenceProfile, expected_signals

@@ -36,7 +36,7 @@ def fields(event: Any) -> dict[str, Any]:
 
 def mirror_reads(event_type: type[BaseModel], raw: bytes) -> Any | None:
     """The event the mirror reads from one message, or None where it leaves the message to the model."""
-    events, _, left = FastReader(event_type).decode([raw], 1_000_000)
+    events, _, _ = FastReader(event_type).decode([raw], 1_000_000)
     return events[0] if events else None
 
 
