@@ -9,9 +9,9 @@ event: tests/unit/test_codec_fast.py checks both on generated messages of every 
 Three points keep the two readings equal:
 - msgspec's numbers: a float field takes a JSON integer as a float, as pydantic does, and refuses
   true/false and anything out of float range (which pydantic's finite numbers refuse too).
-- The event time is read as text and parsed by pydantic-core's own datetime parser, a batch at a
-  time (msgspec's own parser rounds digits past the microsecond where pydantic's truncates). A time
-  with no offset is read as UTC, as the models do.
+- The event time is read as text and parsed as the models' timestamp type, a batch at a time
+  (msgspec's own parser rounds digits past the microsecond where pydantic's truncates), so a time
+  with no offset is read as UTC, as the models read it.
 - Anything else pydantic would coerce (a number as text, a Unix time) fails here and goes to the
   model, which still accepts it.
 """
@@ -19,13 +19,12 @@ Three points keep the two readings equal:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 import msgspec
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from .events import FeatureEvent, LabelEvent, PredictionEvent
+from .events import EventTime, FeatureEvent, LabelEvent, PredictionEvent
 
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 _Value = float | bool | str | None           # FeatureValue: a JSON integer is a float, a bool is not
@@ -66,9 +65,17 @@ MIRRORS: dict[type[BaseModel], type[_Event]] = {
     LabelEvent: FastLabelEvent,
 }
 
-# pydantic-core's datetime parsing, the one the models' timestamp field uses, for a list of texts at once.
-_TIMES = TypeAdapter(list[datetime])
-_ONE_TIME = TypeAdapter(datetime)
+# The models' own timestamp type (pydantic-core's parser, naive times read as UTC), for a list of texts at once.
+_TIMES = TypeAdapter(list[EventTime])
+_TIME = TypeAdapter(EventTime)
+
+_MODEL_OF = {mirror: model for model, mirror in MIRRORS.items()}
+
+
+def model_of(event: Any) -> type:
+    """The event model an event is, whether the model or its mirror read it."""
+    kind = type(event)
+    return _MODEL_OF.get(kind, kind)
 
 
 class FastReader:
@@ -100,28 +107,24 @@ class FastReader:
 
 
 def _parse_times(events: list[Any], read: list[int]) -> tuple[list[Any], list[int], list[int]]:
-    texts = [e.timestamp for e in events]
+    """The events whose time parses (each `timestamp` now a datetime), their positions, and the positions of the rest."""
     try:
-        times = _TIMES.validate_python(texts)
-    except ValidationError:
+        times = _TIMES.validate_python([e.timestamp for e in events])
+    except ValidationError:   # some time the parser refuses: those messages go to the model
         return _parse_times_one_by_one(events, read)
-    utc = timezone.utc
     for e, t in zip(events, times):
-        e.timestamp = t if t.tzinfo is not None else t.replace(tzinfo=utc)
+        e.timestamp = t
     return events, read, []
 
 
 def _parse_times_one_by_one(events: list[Any], read: list[int]) -> tuple[list[Any], list[int], list[int]]:
-    """A batch with a time the parser refuses (or one that is not text): those messages go to the model."""
     kept, kept_read, late = [], [], []
-    utc = timezone.utc
     for e, i in zip(events, read):
         try:
-            t = _ONE_TIME.validate_python(e.timestamp)
+            e.timestamp = _TIME.validate_python(e.timestamp)
         except ValidationError:
             late.append(i)
             continue
-        e.timestamp = t if t.tzinfo is not None else t.replace(tzinfo=utc)
         kept.append(e)
         kept_read.append(i)
     return kept, kept_read, late

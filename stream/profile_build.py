@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .codec_fast import FastFeatureEvent, FastPredictionEvent
+from .codec_fast import model_of
 from .config import ModelConfig
 from .events import FeatureEvent, PredictionEvent
 from .history_schema import HistoryRecord, RejectedRow, Source
@@ -116,10 +116,10 @@ class ProfileBuilder:
             if event.model_id != mid:
                 self._other(event.model_id, source)
                 continue
-            kind = type(event)   # a model, or its msgspec mirror when read from a topic (stream/codec_fast.py)
-            if kind is FeatureEvent or kind is FastFeatureEvent:
+            kind = model_of(event)   # read from a topic, an event is its model's msgspec mirror
+            if kind is FeatureEvent:
                 features.append((event.features, source))
-            elif kind is PredictionEvent or kind is FastPredictionEvent:
+            elif kind is PredictionEvent:
                 if version is not None and event.model_version not in (version, UNVERSIONED):
                     continue
                 if event.features:
