@@ -16,6 +16,7 @@ from .errors import BrokerError
 from .kafka_compat import complete_orphaned_joins
 from .record_batches import install as parse_records_fast
 from .sasl_login import check_credentials
+from .socket_reads import install as read_sockets_in_large_chunks
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def _connect(factory, kafka: KafkaConfig, what: str, **extra):
     # only "Unable to bootstrap", so the credentials are checked first, once, on a connection of our own.
     if kafka.security_protocol.startswith("SASL"):
         check_credentials(kafka, what)
+    read_sockets_in_large_chunks()   # process-wide: 4 KiB reads starve the IO thread of the GIL (socket_reads.py)
     try:
         return factory(**client_kwargs(kafka), **extra)
     except kafka_errors.KafkaTimeoutError:
