@@ -6,7 +6,7 @@ stream/record_batches.py's, in one run.
 Feature events as benchmarks/throughput_bench.py publishes them (JSON, 20 numeric features, keyed by
 model id, spread evenly over 4 partitions) on one real broker (--bootstrap, else STREAMDRIFT_BOOTSTRAP,
 else a local one). Each drain is its own process: a consumer with the service's settings (a fresh group,
-read_committed, max_poll_records 5000, the service's fetch sizes) polls from offset 0 until it has every
+read_committed, the service's poll and fetch sizes) polls from offset 0 until it has every
 record; nothing is done with the records. Timed from the first non-empty poll to the last record, so
 group join and the first fetch stay out. The two ways alternate, round by round.
 Results go to benchmarks/results/poll.md.
@@ -50,7 +50,7 @@ def drain(bootstrap: str, topic: str, events: int, fast: bool) -> dict:
         isolation_level="read_committed", enable_auto_commit=False, auto_offset_reset="earliest",
         max_poll_records=cfg.max_poll_records, fetch_min_bytes=cfg.fetch_min_bytes,
         fetch_max_wait_ms=cfg.fetch_max_wait_ms,
-        max_partition_fetch_bytes=max(1_048_576, cfg.max_message_bytes * 2))
+        max_partition_fetch_bytes=max(cfg.max_partition_fetch_bytes, cfg.max_message_bytes * 2))
     if fast and not install(consumer):
         raise SystemExit("stream.record_batches.install refused this kafka-python")
     seen, counted, first, cpu, cpu_poll_thread = 0, 0, None, 0.0, 0.0
@@ -128,7 +128,8 @@ def write_results(args, total: int, results: dict[str, list[dict]]) -> None:
         f"{total:,} events of {args.features} numeric features (JSON, ~{_value_size()} bytes each), "
         f"{args.partitions} partitions, one local Apache Kafka broker sharing the machine. Each drain is its own "
         "process polling from offset 0 with the service's consumer settings (read_committed, max_poll_records "
-        f"5000), timed from its first non-empty poll to the last record; {args.rounds} rounds, the two ways "
+        f"{ConsumerConfig().max_poll_records}, fetches of {ConsumerConfig().max_partition_fetch_bytes // 2**20} MiB "
+        "per partition), timed from its first non-empty poll to the last record; {args.rounds} rounds, the two ways "
         "alternating. Ratios are per round.",
         "",
         "| consumer | records/s per round | ratio | CPU µs per record: process | of which poll's thread |",

@@ -96,11 +96,13 @@ class Checkpointer:
     def count(self, events: int) -> None:
         self._events_since += events
 
-    def due(self) -> bool:
+    def due(self, *, idle: bool = False) -> bool:
+        """Whether to checkpoint now; `idle`: the last poll found nothing new."""
         policy = self.config.checkpoint
         now = time.monotonic()
         return (self._events_since >= policy.every_events
-                or (self._events_since > 0 and now - self._last_at >= policy.every_seconds)
+                or (self._events_since > 0 and (now - self._last_at >= policy.every_seconds
+                                                or (idle and policy.when_idle)))
                 or (self._alert_at is not None and now - self._alert_at >= policy.alert_seconds))
 
     # -- the protocol -------------------------------------------------------------------------------

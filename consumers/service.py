@@ -96,7 +96,7 @@ class MonitorService:
             fetch_max_wait_ms=cfg.consumer.fetch_max_wait_ms,
             partition_assignment_strategy=[RangePartitionAssignor],   # co-partitioning: same p for every topic
             # Oversized messages must reach us to be dead-lettered, not stall the fetch.
-            max_partition_fetch_bytes=max(1_048_576, cfg.consumer.max_message_bytes * 2),
+            max_partition_fetch_bytes=max(cfg.consumer.max_partition_fetch_bytes, cfg.consumer.max_message_bytes * 2),
         )
         self._await_partitions(cfg.topics.partitions)
         self._checkpointer = Checkpointer(cfg, self._consumer, self.metrics, stopping=self._stop.is_set)
@@ -136,7 +136,7 @@ class MonitorService:
                     self._measure_latency(records, routed)
                 if time.monotonic() - self._lag_at >= LAG_EVERY_S:
                     self._measure_lag()
-                if self._checkpointer.due():
+                if self._checkpointer.due(idle=not records):
                     self.checkpoint()
             self.checkpoint(rewind=False)
         finally:

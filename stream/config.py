@@ -73,7 +73,12 @@ class TopicsConfig(_Frozen):
 
 class ConsumerConfig(_Frozen):
     group_id: str = "streamdrift"
-    max_poll_records: int = Field(5_000, ge=1)
+    # Larger polls and fetches: the per-poll cost of each model's detectors is shared by more events, and
+    # one fetch response feeds several polls (docs/scaling.md: 1.25x the events/s of 5,000 and 1 MiB).
+    max_poll_records: int = Field(20_000, ge=1)
+    # Kafka's max.partition.fetch.bytes (at least twice max_message_bytes, so an oversized event still
+    # arrives to be dead-lettered). A fetch holds up to this much per partition, within kafka-python's 50 MiB.
+    max_partition_fetch_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     poll_timeout_ms: int = Field(500, ge=10)
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     max_message_bytes: int = Field(1_000_000, ge=64, description="Larger events are dead-lettered.")
@@ -386,6 +391,10 @@ class CheckpointConfig(_Frozen):
     # within this long (0: at the end of the batch that found it), so alerts do not wait for every_seconds.
     # At every_seconds or more, alerts wait for the regular checkpoint.
     alert_seconds: float = Field(0.0, ge=0)
+    # Also as soon as a poll finds nothing new (the input quiet for consumer.poll_timeout_ms): when a burst or
+    # a backlog is done, its alerts and offsets commit then rather than up to every_seconds later. Polls that
+    # keep finding records never trigger it, so a busy service checkpoints no more often than before.
+    when_idle: bool = True
 
 
 class AlertPolicy(_Frozen):

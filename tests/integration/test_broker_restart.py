@@ -37,7 +37,8 @@ def own_broker():
 
 def config_for(bootstrap: str, suffix: str, run: str):
     config = make_config(bootstrap, suffix, [{"model_id": "solo", "features": FEATURES}],
-                         checkpoint={"every_events": 100_000, "every_seconds": 1.0, "alert_seconds": 600.0},
+                         checkpoint={"every_events": 100_000, "every_seconds": 1.0, "alert_seconds": 600.0,
+                                     "when_idle": False},
                          consumer={"group_id": f"g{suffix}.{run}", "poll_timeout_ms": 100, "max_poll_records": 500,
                                    "transaction_timeout_ms": TXN_TIMEOUT_MS},
                          # kafka-python's transactional sender retries an unreachable node once per request timeout.

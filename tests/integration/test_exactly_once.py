@@ -28,7 +28,8 @@ BAD_EVERY = 997          # a malformed message now and then: dead letters must b
 def config_for(bootstrap: str, suffix: str, run: str, delivery: str):
     config = make_config(bootstrap, suffix, [{"model_id": m, "features": FEATURES} for m in MODELS],
                          # Checkpoints by count only, every 4 s of the paced log: an alert waits seconds for its commit.
-                         checkpoint={"every_events": 4_000, "every_seconds": 5.0, "alert_seconds": 600.0},
+                         checkpoint={"every_events": 4_000, "every_seconds": 5.0, "alert_seconds": 600.0,
+                                     "when_idle": False},
                          consumer={"group_id": f"g{suffix}.{run}", "poll_timeout_ms": 100, "delivery": delivery,
                                    "max_poll_records": 500})
     topics = config.topics.model_copy(update={"alerts": f"t{suffix}.alerts.{run}",

@@ -32,7 +32,8 @@ def test_a_paused_instance_is_fenced_when_it_wakes_and_nothing_is_doubled(kafka_
     config = config.model_copy(update={
         "consumer": config.consumer.model_copy(update={"session_timeout_ms": 6_000}),
         "checkpoint": config.checkpoint.model_copy(update={"every_events": 3_000, "every_seconds": 5.0,
-                                                           "alert_seconds": 600.0})})
+                                                           "alert_seconds": 600.0,
+                                                           "when_idle": False})})
     ensure_topics(config.kafka, config.topics)
     path = write_config(config, tmp_path / "pair.yaml")
     zombie = ServiceProcess(path, tmp_path / "zombie.log").start()

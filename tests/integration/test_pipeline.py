@@ -16,6 +16,7 @@ from stream.kafka_clients import ensure_topics
 from stream.events import DriftAlert, FeatureEvent, LabelEvent, PredictionEvent
 from tests.conftest import running
 from tests.integration.helpers import make_config, read_to_end, read_topic, wait_for
+from tests.integration.service_process import committed
 from tests.unit.test_codec_fast import fields
 
 pytestmark = pytest.mark.integration
@@ -148,10 +149,12 @@ def test_sdk_round_trip_is_what_the_service_decodes(kafka_bootstrap, unique):
 def test_an_alert_is_committed_when_found_not_at_the_next_checkpoint_interval(kafka_bootstrap, unique, alert_seconds):
     """Checkpoints every 120 s here. With checkpoint.alert_seconds 0 (the default) the transaction carrying an
     alert commits at the end of the batch that found it; with 600 s (the negative control: longer than the
-    interval) the alert stays in the open transaction, unseen by read_committed consumers, until the interval is up."""
+    interval) the alert stays in the open transaction, unseen by read_committed consumers, until the interval is up.
+    (checkpoint.when_idle is off: it would commit the alert as soon as the input went quiet.)"""
     config = make_config(kafka_bootstrap, unique, [{"model_id": "m1", "features": FEATURES}],
                          consumer={"group_id": f"g{unique}", "poll_timeout_ms": 100, "transaction_timeout_ms": 300_000},
-                         checkpoint={"every_events": 1_000_000, "every_seconds": 120.0, "alert_seconds": alert_seconds})
+                         checkpoint={"every_events": 1_000_000, "every_seconds": 120.0, "alert_seconds": alert_seconds,
+                                     "when_idle": False})
     found: list[DriftAlert] = []
     service = MonitorService(config, on_alert=found.append)
     rng = np.random.default_rng(3)
@@ -173,3 +176,32 @@ def test_an_alert_is_committed_when_found_not_at_the_next_checkpoint_interval(ka
             records = read_topic(kafka_bootstrap, config.topics.alerts, timeout_s=30, until=lambda rs: any(
                 DriftAlert.model_validate_json(r.value).alert_id == alert.alert_id for r in rs))
             assert alert.alert_id in {DriftAlert.model_validate_json(r.value).alert_id for r in records}
+
+
+@pytest.mark.parametrize("when_idle", [True, False])
+def test_a_quiet_input_is_checkpointed_at_once_not_at_the_next_interval(kafka_bootstrap, unique, when_idle):
+    """Checkpoints every 120 s or 1,000,000 events here. With checkpoint.when_idle (the default) the first poll
+    that finds nothing new commits what was processed; off (the negative control), nothing is committed by then."""
+    config = make_config(kafka_bootstrap, unique, [{"model_id": "m1", "features": FEATURES}],
+                         consumer={"group_id": f"g{unique}", "poll_timeout_ms": 100, "transaction_timeout_ms": 300_000},
+                         checkpoint={"every_events": 1_000_000, "every_seconds": 120.0, "alert_seconds": 600.0,
+                                     "when_idle": when_idle})
+    service = MonitorService(config)
+    n, seen, quiet = 600, [0], [0]   # records polled; empty polls since all of them were
+
+    with running(service), EventProducer(config.kafka, config.topics) as producer:
+        poll = service._consumer.poll   # the real poll, counted: the loop looks it up on every turn
+
+        def counted_poll(*args, **kwargs):
+            records = poll(*args, **kwargs)
+            seen[0] += sum(len(batch) for batch in records.values())
+            quiet[0] += not records and seen[0] >= n
+            return records
+
+        service._consumer.poll = counted_poll
+        publish_features(producer, "m1", n, 0.0, 0, np.random.default_rng(5))
+        producer.flush()
+        # The turn of the first empty poll checkpoints (or not) before the second empty poll returns.
+        wait_for(lambda: quiet[0] >= 2, 60, "two empty polls after all events")
+        done = committed(kafka_bootstrap, config.consumer.group_id, config.topics.features, config.topics.partitions)
+    assert done == (n if when_idle else 0)
