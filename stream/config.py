@@ -384,8 +384,10 @@ class ModelConfig(_Frozen):
 
 
 class CheckpointConfig(_Frozen):
-    # Whichever comes first; on a crash, at most this much is replayed from the last snapshot.
-    every_events: int = Field(20_000, ge=1)
+    # Whichever comes first; on a crash, at most this much is replayed from the last snapshot. Each
+    # checkpoint costs a snapshot of every partition held and a transaction's round trips, so a busy service
+    # is paced by the interval (100,000 events: 2 s at 50,000 events/s; docs/scaling.md).
+    every_events: int = Field(100_000, ge=1)
     every_seconds: float = Field(2.0, gt=0)
     # Under exactly_once an alert becomes visible when its checkpoint commits: a checkpoint follows an alert
     # within this long (0: at the end of the batch that found it), so alerts do not wait for every_seconds.
