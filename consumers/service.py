@@ -17,6 +17,7 @@ import detectors
 from stream.codec import encode
 from stream.config import Config
 from stream.events import DriftAlert
+from stream.fetch_ahead import install as fetch_ahead
 from stream.kafka_clients import ensure_topics, make_consumer
 from stream.metrics import ServiceMetrics
 from stream.profile_kafka import read_profiles
@@ -98,6 +99,8 @@ class MonitorService:
             # Oversized messages must reach us to be dead-lettered, not stall the fetch.
             max_partition_fetch_bytes=max(cfg.consumer.max_partition_fetch_bytes, cfg.consumer.max_message_bytes * 2),
         )
+        # Only here: a reader that seeks (the state topic's, backwards) would wait for a fetch sent ahead.
+        fetch_ahead(self._consumer)
         self._await_partitions(cfg.topics.partitions)
         self._checkpointer = Checkpointer(cfg, self._consumer, self.metrics, stopping=self._stop.is_set)
         self._consumer.subscribe(list(self.router.roles), listener=_Rebalance(self))

@@ -8,6 +8,10 @@ records ("to enable pipelining while the user is handling the fetched records");
 ``send_fetches`` already skips partitions with buffered records or a fetch in flight, so calling it after
 each poll fetches exactly the drained ones while the batch is routed.
 
+For the service's consumer only, which reads forward: a reader that seeks (the state topic's, read
+backwards from its end) would first wait for a fetch sent ahead at its old position, up to the broker's
+``fetch_max_wait_ms`` when nothing is there, at every seek.
+
 If kafka-python's fetcher is not the one this was written against, the consumer is left as it is
 (correct, only slower) and a warning says so once.
 """

@@ -13,7 +13,6 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from .config import KafkaConfig, TopicsConfig
 from .errors import BrokerError
-from .fetch_ahead import install as fetch_ahead
 from .kafka_compat import complete_orphaned_joins
 from .record_batches import install as parse_records_fast
 from .sasl_login import check_credentials
@@ -116,7 +115,6 @@ def make_producer(kafka: KafkaConfig, **extra: Any) -> KafkaProducer:
 def make_consumer(kafka: KafkaConfig, **extra: Any) -> KafkaConsumer:
     consumer = complete_orphaned_joins(_connect(KafkaConsumer, kafka, "consumer", **extra))
     parse_records_fast(consumer)  # kafka-python's per-record parsing was most of poll's time
-    fetch_ahead(consumer)         # drained partitions are fetched while the batch is routed
     return consumer
 
 

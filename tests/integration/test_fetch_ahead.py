@@ -1,6 +1,6 @@
-"""Fetching ahead (stream/fetch_ahead.py) on a real broker: a poll that drains one partition and leaves others
-buffered sends the drained partition's next fetch before it returns; kafka-python's own consumer (the
-negative control) sends nothing until a poll drains everything buffered.
+"""Fetching ahead (stream/fetch_ahead.py, the service's consumer only) on a real broker: a poll that drains one
+partition and leaves others buffered sends the drained partition's next fetch before it returns; kafka-python's
+own consumer (the negative control) sends nothing until a poll drains everything buffered.
 """
 
 from __future__ import annotations
