@@ -129,7 +129,7 @@ def write_results(args, total: int, results: dict[str, list[dict]]) -> None:
         f"{args.partitions} partitions, one local Apache Kafka broker sharing the machine. Each drain is its own "
         "process polling from offset 0 with the service's consumer settings (read_committed, max_poll_records "
         f"{ConsumerConfig().max_poll_records}, fetches of {ConsumerConfig().max_partition_fetch_bytes // 2**20} MiB "
-        "per partition), timed from its first non-empty poll to the last record; {args.rounds} rounds, the two ways "
+        f"per partition), timed from its first non-empty poll to the last record; {args.rounds} rounds, the two ways "
         "alternating. Ratios are per round.",
         "",
         "| consumer | records/s per round | ratio | CPU µs per record: process | of which poll's thread |",

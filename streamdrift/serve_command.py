@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import gc
 import logging
 import os
@@ -20,12 +18,6 @@ SHUTDOWN_TIMEOUT_S = 30.0
 # times per poll, rescanning what the batch still holds (13% of the service's events/s on the throughput
 # benchmark, docs/scaling.md). Reference counting frees nearly all of it anyway; cycles wait a little longer.
 GC_YOUNG_THRESHOLD = 20_000
-# Allocations from this size on get pages of their own, returned to the system when freed. glibc's default
-# threshold adapts: it rises to the size of the largest block freed, so fetch responses and polled batches
-# (megabytes each, short-lived) moved into the heap, whose freed space is kept: RSS rose 12% from 1M to 10M
-# events with no state growing (memory_bench.py); at a fixed 256 KiB it stays flat.
-MMAP_THRESHOLD = 256 * 1024
-_M_MMAP_THRESHOLD = -3   # mallopt's parameter number (malloc.h)
 
 
 def register(sub) -> None:
@@ -41,7 +33,6 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     collect_garbage_less_often()
-    keep_large_blocks_off_the_heap()
     service = MonitorService(config)
     stop_on_signals(service.stop)
     port = service.serve_metrics()
@@ -54,16 +45,6 @@ def collect_garbage_less_often() -> None:
     """Process-wide, so set by the process's command, not by MonitorService (which tests embed)."""
     _, middle, old = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, max(middle, 20), old)
-
-
-def keep_large_blocks_off_the_heap() -> bool:
-    """Fix glibc's mmap threshold (process-wide); False where the C library has no mallopt (musl, macOS)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-    except (OSError, AttributeError):
-        log.debug("no mallopt in this C library: allocation thresholds left as they are")
-        return False
 
 
 def stop_on_signals(stop, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
