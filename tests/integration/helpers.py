@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
 
 from stream.config import Config
+
+
+def new_topic(bootstrap: str, prefix: str, partitions: int = 1) -> str:
+    """A topic of this test's own, created now."""
+    topic = f"{prefix}{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        admin.close()
+    return topic
 
 
 def make_config(bootstrap: str, suffix: str, models: list[dict], **sections) -> Config:

@@ -5,13 +5,11 @@ own consumer (the negative control) sends nothing until a poll drains everything
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
 
 from stream import fetch_ahead
+from tests.integration.helpers import new_topic
 
 pytestmark = pytest.mark.integration
 
@@ -19,12 +17,7 @@ PER_PARTITION = 500
 
 
 def three_full_partitions(bootstrap: str) -> str:
-    topic = f"ahead{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        admin.create_topics([NewTopic(topic, 3, 1)])
-    finally:
-        admin.close()
+    topic = new_topic(bootstrap, "ahead", partitions=3)
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=50)
     try:
         for p in range(3):

@@ -9,17 +9,15 @@ when it stops getting stuck, kafka-python has fixed the defect and the workaroun
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaTimeoutError
 
 from stream import kafka_compat
 from stream.config import KafkaConfig
 from stream.kafka_clients import make_consumer
-from tests.integration.helpers import read_to_end
+from tests.integration.helpers import new_topic, read_to_end
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +26,7 @@ TRIALS = 6
 
 
 def topic_with_one_record(bootstrap: str) -> str:
-    topic = f"join{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        admin.close()
+    topic = new_topic(bootstrap, "join")
     producer = KafkaProducer(bootstrap_servers=bootstrap)
     try:
         producer.send(topic, b"x").get(timeout=30)
