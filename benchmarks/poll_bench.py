@@ -50,7 +50,7 @@ def drain(bootstrap: str, topic: str, events: int, fast: bool) -> dict:
         isolation_level="read_committed", enable_auto_commit=False, auto_offset_reset="earliest",
         max_poll_records=cfg.max_poll_records, fetch_min_bytes=cfg.fetch_min_bytes,
         fetch_max_wait_ms=cfg.fetch_max_wait_ms,
-        max_partition_fetch_bytes=max(cfg.max_partition_fetch_bytes, cfg.max_message_bytes * 2))
+        max_partition_fetch_bytes=cfg.fetch_bytes_per_partition())
     if fast and not install(consumer):
         raise SystemExit("stream.record_batches.install refused this kafka-python")
     seen, counted, first, cpu, cpu_poll_thread = 0, 0, None, 0.0, 0.0

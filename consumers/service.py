@@ -97,7 +97,7 @@ class MonitorService:
             fetch_max_wait_ms=cfg.consumer.fetch_max_wait_ms,
             partition_assignment_strategy=[RangePartitionAssignor],   # co-partitioning: same p for every topic
             # Oversized messages must reach us to be dead-lettered, not stall the fetch.
-            max_partition_fetch_bytes=max(cfg.consumer.max_partition_fetch_bytes, cfg.consumer.max_message_bytes * 2),
+            max_partition_fetch_bytes=cfg.consumer.fetch_bytes_per_partition(),
         )
         # Only here: a reader that seeks (the state topic's, backwards) would wait for a fetch sent ahead.
         fetch_ahead(self._consumer)

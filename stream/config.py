@@ -74,7 +74,7 @@ class TopicsConfig(_Frozen):
 class ConsumerConfig(_Frozen):
     group_id: str = "streamdrift"
     # Larger polls and fetches: the per-poll cost of each model's detectors is shared by more events, and
-    # one fetch response feeds several polls (docs/scaling.md: 1.25x the events/s of 5,000 and 1 MiB).
+    # one fetch response feeds several polls (docs/scaling.md: 1.27x the events/s of 5,000 and 1 MiB).
     max_poll_records: int = Field(20_000, ge=1)
     # Kafka's max.partition.fetch.bytes (at least twice max_message_bytes, so an oversized event still
     # arrives to be dead-lettered). A fetch holds up to this much per partition, within kafka-python's 50 MiB.
@@ -97,6 +97,10 @@ class ConsumerConfig(_Frozen):
     # Static membership (group.instance.id = instance_id): a restarted instance takes its partitions
     # straight back; a vanished one hands them over after this long.
     session_timeout_ms: int = Field(10_000, ge=6_000)
+
+    def fetch_bytes_per_partition(self) -> int:
+        """max_partition_fetch_bytes, raised so that an oversized event still arrives to be dead-lettered."""
+        return max(self.max_partition_fetch_bytes, self.max_message_bytes * 2)
 
 
 DetectorKind = Literal["ks", "adwin", "page_hinkley", "categorical", "ddm", "hddm_w"]
